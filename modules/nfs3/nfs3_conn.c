@@ -1,0 +1,660 @@
+/*
+ * modules/nfs3/nfs3_conn.c - mod_nfs3 transport: one bufferevent per TCP connection on
+ * the loop that accepted it, RPC record reassembly, call header checks and dispatch,
+ * the duplicate request cache, replies sent in call order (pipelining allowed, bounded
+ * requests in flight per connection), READ payloads sent by reference; and UDP, one
+ * datagram per call, answered as soon as each call completes.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/uio.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "nfs3_srv.h"
+
+#define NFS3_OUT_HIGH (32u << 20) /* pause reading while this much output is queued */
+#define NFS3_UDP_MAX 65536u
+
+static const uint8_t zeros[4];
+
+static const struct cfs_rpc_proc nfs3_procs[NFS3_NPROCS] = {
+    [NFS3_NULL] = {"NULL", NFS3_NULL, false},
+    [NFS3_GETATTR] = {"GETATTR", NFS3_GETATTR, false},
+    [NFS3_SETATTR] = {"SETATTR", NFS3_SETATTR, true},
+    [NFS3_LOOKUP] = {"LOOKUP", NFS3_LOOKUP, false},
+    [NFS3_ACCESS] = {"ACCESS", NFS3_ACCESS, false},
+    [NFS3_READLINK] = {"READLINK", NFS3_READLINK, false},
+    [NFS3_READ] = {"READ", NFS3_READ, false},
+    [NFS3_WRITE] = {"WRITE", NFS3_WRITE, false},
+    [NFS3_CREATE] = {"CREATE", NFS3_CREATE, true},
+    [NFS3_MKDIR] = {"MKDIR", NFS3_MKDIR, true},
+    [NFS3_SYMLINK] = {"SYMLINK", NFS3_SYMLINK, true},
+    [NFS3_MKNOD] = {"MKNOD", NFS3_MKNOD, true},
+    [NFS3_REMOVE] = {"REMOVE", NFS3_REMOVE, true},
+    [NFS3_RMDIR] = {"RMDIR", NFS3_RMDIR, true},
+    [NFS3_RENAME] = {"RENAME", NFS3_RENAME, true},
+    [NFS3_LINK] = {"LINK", NFS3_LINK, true},
+    [NFS3_READDIR] = {"READDIR", NFS3_READDIR, false},
+    [NFS3_READDIRPLUS] = {"READDIRPLUS", NFS3_READDIRPLUS, false},
+    [NFS3_FSSTAT] = {"FSSTAT", NFS3_FSSTAT, false},
+    [NFS3_FSINFO] = {"FSINFO", NFS3_FSINFO, false},
+    [NFS3_PATHCONF] = {"PATHCONF", NFS3_PATHCONF, false},
+    [NFS3_COMMIT] = {"COMMIT", NFS3_COMMIT, false},
+};
+
+static const struct cfs_rpc_proc mnt3_procs[MNT3_NPROCS] = {
+    [MNT3_NULL] = {"NULL", NFS3_H_MNT_BASE + MNT3_NULL, false},
+    [MNT3_MNT] = {"MNT", NFS3_H_MNT_BASE + MNT3_MNT, false},
+    [MNT3_DUMP] = {"DUMP", NFS3_H_MNT_BASE + MNT3_DUMP, false},
+    [MNT3_UMNT] = {"UMNT", NFS3_H_MNT_BASE + MNT3_UMNT, false},
+    [MNT3_UMNTALL] = {"UMNTALL", NFS3_H_MNT_BASE + MNT3_UMNTALL, false},
+    [MNT3_EXPORT] = {"EXPORT", NFS3_H_MNT_BASE + MNT3_EXPORT, false},
+};
+
+static const struct cfs_rpc_program nfs3_programs[] = {
+    {NFS3_PROG, NFS3_VERS, nfs3_procs, NFS3_NPROCS, NULL},
+    {MNT3_PROG, MNT3_VERS, mnt3_procs, MNT3_NPROCS, NULL},
+};
+
+const struct nfs3_conf *nfs3_conf_get(struct nfs3_srv *s)
+{
+    return atomic_load_explicit(&s->conf, memory_order_acquire);
+}
+
+static void process_input(struct nfs3_conn *c);
+
+/* ---- connection bookkeeping ---- */
+
+static void conn_link(struct nfs3_conn *c, struct nfs3_conn **head)
+{
+    c->prev = NULL;
+    c->next = *head;
+    if (*head)
+        (*head)->prev = c;
+    *head = c;
+}
+
+static void conn_unlink(struct nfs3_conn *c, struct nfs3_conn **head)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (*head == c)
+        *head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+}
+
+static struct nfs3_conn **loop_list(struct nfs3_conn *c)
+{
+    struct nfs3_srv *s = c->srv;
+    int i = s->api->loop_index ? s->api->loop_index(c->loop) : 0;
+
+    if (c->udp_fd >= 0)
+        return &s->udp_conns;
+    if (i < 0 || i >= s->nloops)
+        i = 0;
+    return &s->loop_conns[i];
+}
+
+static void req_free(struct nfs3_req *r)
+{
+    struct nfs3_srv *s = r->conn->srv;
+
+    if (r->op_live)
+        s->vfs->op_release(&r->op);
+    if (r->use_drc && !r->done)
+        cfs_rpc_drc_abandon(s->drc, &r->drc_key);
+    cfs_xdr_enc_free(&r->out);
+    free(r->data);
+    free(r->rec);
+    free(r);
+}
+
+static void conn_free(struct nfs3_conn *c)
+{
+    struct nfs3_srv *s = c->srv;
+
+    cfs_rpc_rm_free(&c->rm);
+    c->magic = 0;
+    free(c);
+    atomic_fetch_sub(&s->live_conns, 1);
+}
+
+/* Close the socket; requests still running finish (and are freed) later. */
+static void conn_close(struct nfs3_conn *c)
+{
+    struct nfs3_srv *s = c->srv;
+    struct nfs3_req **pp;
+
+    if (c->closing)
+        return;
+    c->closing = true;
+    if (c->bev) {
+        bufferevent_free(c->bev);
+        c->bev = NULL;
+        if (s->api->conn_closed)
+            s->api->conn_closed("nfs3");
+    }
+    if (c->udp_ev) {
+        event_free(c->udp_ev);
+        c->udp_ev = NULL;
+    }
+    conn_unlink(c, loop_list(c));
+    /* Answered but unsent replies go now; running ones when they complete. */
+    pp = &c->head;
+    while (*pp) {
+        struct nfs3_req *r = *pp;
+
+        if (r->done) {
+            *pp = r->next;
+            c->inflight--;
+            req_free(r);
+        } else {
+            pp = &r->next;
+        }
+    }
+    c->tail = NULL;
+    for (struct nfs3_req *r = c->head; r; r = r->next)
+        c->tail = r;
+    if (c->head == NULL && !c->in_input)
+        conn_free(c);
+}
+
+void nfs3_close_loop_conns(void *arg)
+{
+    struct nfs3_srv *s = arg;
+    cfs_loop *loop = s->api->loop_current ? s->api->loop_current() : NULL;
+    int i = loop && s->api->loop_index ? s->api->loop_index(loop) : -1;
+
+    if (i >= 0 && i < s->nloops)
+        while (s->loop_conns[i])
+            conn_close(s->loop_conns[i]);
+    if (i <= 0)
+        while (s->udp_conns)
+            conn_close(s->udp_conns);
+}
+
+/* ---- sending ---- */
+
+static void free_cb(const void *data, size_t len, void *extra)
+{
+    (void)len;
+    (void)extra;
+    free((void *)(uintptr_t)data);
+}
+
+/* Append a finished TCP reply (record mark, header, payload by reference). */
+static void send_tcp(struct nfs3_conn *c, struct nfs3_req *r)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    uint32_t pad = CFS_XDR_PAD(r->data_len);
+    size_t hlen = r->out.pos;
+    size_t total = hlen - 4 + r->data_len + pad;
+    uint8_t *hdr;
+
+    cfs_rpc_rm_mark(r->out.buf, (uint32_t)total);
+    if (hlen <= 4096) {
+        evbuffer_add(out, r->out.buf, hlen);
+    } else {
+        hdr = cfs_xdr_enc_take(&r->out, &hlen);
+        if (hdr == NULL || evbuffer_add_reference(out, hdr, hlen, free_cb, NULL) != 0)
+            free(hdr);
+    }
+    if (r->data_len) {
+        if (evbuffer_add_reference(out, r->data, r->data_len, free_cb, NULL) == 0)
+            r->data = NULL; /* the evbuffer frees it once written */
+        else
+            evbuffer_add(out, r->data, r->data_len);
+        if (pad)
+            evbuffer_add(out, zeros, pad);
+    }
+}
+
+static void send_udp(struct nfs3_conn *c, struct nfs3_req *r)
+{
+    struct iovec iov[3];
+    struct msghdr mh;
+    uint32_t pad = CFS_XDR_PAD(r->data_len);
+    int n = 0;
+
+    if (r->out.pos < 4)
+        return;
+    iov[n].iov_base = r->out.buf + 4; /* no record mark on UDP */
+    iov[n++].iov_len = r->out.pos - 4;
+    if (r->data_len) {
+        iov[n].iov_base = r->data;
+        iov[n++].iov_len = r->data_len;
+        if (pad) {
+            iov[n].iov_base = (void *)(uintptr_t)zeros;
+            iov[n++].iov_len = pad;
+        }
+    }
+    memset(&mh, 0, sizeof(mh));
+    mh.msg_name = &r->peer;
+    mh.msg_namelen = r->peerlen;
+    mh.msg_iov = iov;
+    mh.msg_iovlen = (size_t)n;
+    if (sendmsg(c->udp_fd, &mh, MSG_DONTWAIT) < 0 && c->srv->api->log_enabled &&
+        c->srv->api->log_enabled(CFS_LOG_DEBUG))
+        c->srv->api->log(CFS_LOG_DEBUG, NFS3_TAG, "udp reply: %s", strerror(errno));
+}
+
+static bool output_full(struct nfs3_conn *c)
+{
+    return c->bev && evbuffer_get_length(bufferevent_get_output(c->bev)) > NFS3_OUT_HIGH;
+}
+
+static void maybe_resume(struct nfs3_conn *c)
+{
+    const struct nfs3_conf *cf = nfs3_conf_get(c->srv);
+
+    if (!c->paused || c->closing || c->bev == NULL)
+        return;
+    if (c->inflight >= (unsigned)cf->max_inflight || output_full(c))
+        return;
+    c->paused = false;
+    bufferevent_enable(c->bev, EV_READ);
+    process_input(c);
+}
+
+static void flush(struct nfs3_conn *c)
+{
+    while (c->head && c->head->done) {
+        struct nfs3_req *r = c->head;
+
+        c->head = r->next;
+        if (c->head == NULL)
+            c->tail = NULL;
+        c->inflight--;
+        if (!r->drop && !r->out.err)
+            send_tcp(c, r);
+        req_free(r);
+    }
+}
+
+static void unlink_req(struct nfs3_conn *c, struct nfs3_req *r)
+{
+    struct nfs3_req **pp = &c->head;
+
+    while (*pp && *pp != r)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = r->next;
+    c->tail = NULL;
+    for (struct nfs3_req *q = c->head; q; q = q->next)
+        c->tail = q;
+    c->inflight--;
+}
+
+void nfs3_req_finish(struct nfs3_req *r)
+{
+    struct nfs3_conn *c = r->conn;
+    struct nfs3_srv *s = c->srv;
+
+    r->done = true;
+    if (r->use_drc && !r->drop) {
+        if (r->out.err == 0)
+            cfs_rpc_drc_complete(s->drc, &r->drc_key, r->out.buf + 4, r->out.pos - 4,
+                                 s->api->now_ms());
+        else
+            cfs_rpc_drc_abandon(s->drc, &r->drc_key);
+    }
+    if (r->metric >= 0)
+        nfs3_metrics_done(r);
+    if (r->out.err && !r->drop && s->api->log)
+        s->api->log(CFS_LOG_WARN, NFS3_TAG, "%s: reply of xid %u too large (%d): dropped",
+                    c->peer_str, r->call.xid, r->out.err);
+    if (c->closing || c->udp_fd >= 0) {
+        if (c->udp_fd >= 0 && !c->closing && !r->drop && !r->out.err)
+            send_udp(c, r);
+        unlink_req(c, r);
+        req_free(r);
+        if (c->closing && c->head == NULL)
+            conn_free(c);
+        return;
+    }
+    flush(c);
+    maybe_resume(c);
+}
+
+/* ---- one call ---- */
+
+static void reply_header(struct nfs3_req *r, uint32_t stat)
+{
+    r->out.pos = 4; /* keep the record mark slot */
+    r->out.err = 0;
+    cfs_rpc_enc_accepted(&r->out, r->call.xid, stat);
+}
+
+static void handle_record(struct nfs3_conn *c, uint8_t *rec, size_t len,
+                          const struct sockaddr *from, socklen_t fromlen)
+{
+    struct nfs3_srv *s = c->srv;
+    const struct nfs3_conf *cf = nfs3_conf_get(s);
+    const struct cfs_rpc_program *prog = NULL;
+    const struct cfs_rpc_proc *proc = NULL;
+    struct nfs3_req *r;
+    uint32_t stat, lo = 0, hi = 0;
+    int rc;
+
+    r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        free(rec);
+        return;
+    }
+    r->conn = c;
+    r->rec = rec;
+    r->rec_len = len;
+    r->metric = -1;
+    r->t0_us = s->api->now_ms() * 1000u;
+    if (from && fromlen <= sizeof(r->peer)) {
+        memcpy(&r->peer, from, fromlen);
+        r->peerlen = fromlen;
+    }
+    if (cfs_rpc_decode_call(rec, len, &r->call, false) < 0) {
+        /* Not a call we can answer (no xid, or a reply): ignore the record. */
+        free(rec);
+        free(r);
+        return;
+    }
+    /* Queue it now: replies leave in call order. */
+    if (c->tail)
+        c->tail->next = r;
+    else
+        c->head = r;
+    c->tail = r;
+    c->inflight++;
+    if (cfs_xdr_enc_init_dyn(&r->out, 256, (size_t)cf->max_io + 65536u) ||
+        cfs_xdr_enc_reserve(&r->out, 4) == NULL) {
+        r->drop = true;
+        nfs3_req_finish(r);
+        return;
+    }
+    if (r->call.reject == CFS_RPC_CALL_RPC_MISMATCH) {
+        cfs_rpc_enc_rpc_mismatch(&r->out, r->call.xid, CFS_RPC_VERS, CFS_RPC_VERS);
+        nfs3_req_finish(r);
+        return;
+    }
+    if (r->call.reject == CFS_RPC_CALL_AUTH_ERROR) {
+        cfs_rpc_enc_auth_error(&r->out, r->call.xid, r->call.auth_stat);
+        nfs3_req_finish(r);
+        return;
+    }
+    stat = cfs_rpc_dispatch(nfs3_programs, sizeof(nfs3_programs) / sizeof(nfs3_programs[0]),
+                            &r->call, &prog, &proc, &lo, &hi);
+    if (stat == CFS_RPC_PROG_MISMATCH) {
+        cfs_rpc_enc_prog_mismatch(&r->out, r->call.xid, lo, hi);
+        nfs3_req_finish(r);
+        return;
+    }
+    if (stat != CFS_RPC_SUCCESS) {
+        reply_header(r, stat);
+        nfs3_req_finish(r);
+        return;
+    }
+    r->handler = proc->handler;
+    r->metric = r->handler >= NFS3_H_MNT_BASE ? NFS3_NPROCS + (r->handler - NFS3_H_MNT_BASE)
+                                              : r->handler;
+    /* Credentials: AUTH_SYS as sent; AUTH_NONE is the anonymous user. */
+    if (r->call.cred_flavor == CFS_RPC_AUTH_SYS) {
+        r->cred.uid = r->call.sys.uid;
+        r->cred.gid = r->call.sys.gid;
+        r->cred.ngroups = r->call.sys.ngids;
+        memcpy(r->cred.groups, r->call.sys.gids, sizeof(uint32_t) * r->call.sys.ngids);
+    } else {
+        r->cred.uid = r->cred.gid = 65534;
+    }
+    if (r->handler >= NFS3_H_MNT_BASE)
+        rc = mnt3_decode_args(r->call.proc, r->call.args, r->call.args_len, &r->args);
+    else
+        rc = nfs3_decode_args(r->call.proc, r->call.args, r->call.args_len, &r->args);
+    if (rc) {
+        reply_header(r, CFS_RPC_GARBAGE_ARGS);
+        nfs3_req_finish(r);
+        return;
+    }
+    if (proc->non_idempotent && s->drc) {
+        uint8_t *cached = NULL;
+        size_t clen = 0;
+        const struct sockaddr *pa = from ? from : (const struct sockaddr *)&c->peer;
+        socklen_t pl = from ? fromlen : c->peerlen;
+
+        cfs_rpc_drc_key_init(&r->drc_key, &r->call, pa, pl);
+        rc = cfs_rpc_drc_lookup(s->drc, &r->drc_key, s->api->now_ms(), &cached, &clen);
+        if (rc == CFS_RPC_DRC_IN_PROGRESS) {
+            r->drop = true; /* the first copy answers */
+            nfs3_req_finish(r);
+            return;
+        }
+        if (rc == CFS_RPC_DRC_REPLAY) {
+            r->out.pos = 4;
+            cfs_xdr_enc_fixed(&r->out, cached, clen);
+            free(cached);
+            nfs3_req_finish(r);
+            return;
+        }
+        r->use_drc = rc == CFS_RPC_DRC_NEW;
+    }
+    reply_header(r, CFS_RPC_SUCCESS);
+    if (r->handler >= NFS3_H_MNT_BASE)
+        mnt3_proc_run(r);
+    else
+        nfs3_proc_run(r);
+}
+
+/* ---- TCP ---- */
+
+static void process_input(struct nfs3_conn *c)
+{
+    const struct nfs3_conf *cf = nfs3_conf_get(c->srv);
+
+    if (c->in_input)
+        return; /* a synchronous reply inside the loop below: it continues anyway */
+    c->in_input = true;
+    while (!c->closing && c->bev) {
+        struct evbuffer *in = bufferevent_get_input(c->bev);
+        struct evbuffer_iovec v[8];
+        size_t used = 0;
+        int n;
+
+        if (c->inflight >= (unsigned)cf->max_inflight || output_full(c)) {
+            c->paused = true;
+            bufferevent_disable(c->bev, EV_READ);
+            break;
+        }
+        if (evbuffer_get_length(in) == 0)
+            break;
+        n = evbuffer_peek(in, -1, NULL, v, 8);
+        if (n > 8)
+            n = 8;
+        for (int i = 0; i < n && !c->rm.done; i++) {
+            ssize_t k = cfs_rpc_rm_feed(&c->rm, v[i].iov_base, v[i].iov_len);
+
+            if (k < 0) {
+                c->srv->api->log(CFS_LOG_NOTICE, NFS3_TAG,
+                                 "%s: record larger than max_record %lld: closing",
+                                 c->peer_str, (long long)cf->max_record);
+                evbuffer_drain(in, used);
+                conn_close(c);
+                goto out;
+            }
+            used += (size_t)k;
+            if ((size_t)k < v[i].iov_len)
+                break;
+        }
+        evbuffer_drain(in, used);
+        if (c->rm.done) {
+            size_t len = 0;
+            uint8_t *rec = cfs_rpc_rm_take(&c->rm, &len);
+
+            if (rec == NULL) {
+                conn_close(c);
+                break;
+            }
+            handle_record(c, rec, len, NULL, 0);
+        } else if (used == 0) {
+            break;
+        }
+    }
+out:
+    c->in_input = false;
+    if (c->closing) {
+        if (c->head == NULL)
+            conn_free(c);
+        return;
+    }
+    /* Replies completed synchronously above may allow more input now. */
+    if (c->paused)
+        maybe_resume(c);
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    process_input(arg);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+    struct nfs3_conn *c = arg;
+
+    (void)bev;
+    maybe_resume(c);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct nfs3_conn *c = arg;
+
+    (void)bev;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+        conn_close(c);
+}
+
+static void format_peer(struct nfs3_conn *c)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+
+    if (c->peer.ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&c->peer;
+
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+        port = ntohs(a->sin_port);
+    } else if (c->peer.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&c->peer;
+
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+        port = ntohs(a->sin6_port);
+    }
+    snprintf(c->peer_str, sizeof(c->peer_str), "%s:%u", host, port);
+    c->peer_priv = port > 0 && port < 1024;
+}
+
+static struct nfs3_conn *conn_new(struct nfs3_srv *s, cfs_loop *loop,
+                                  const struct sockaddr *peer, socklen_t peerlen)
+{
+    const struct nfs3_conf *cf = nfs3_conf_get(s);
+    struct nfs3_conn *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        return NULL;
+    c->magic = NFS3_CONN_MAGIC;
+    c->srv = s;
+    c->loop = loop;
+    c->udp_fd = -1;
+    if (peer && peerlen <= sizeof(c->peer)) {
+        memcpy(&c->peer, peer, peerlen);
+        c->peerlen = peerlen;
+    }
+    format_peer(c);
+    cfs_rpc_rm_init(&c->rm, (size_t)cf->max_record);
+    atomic_fetch_add(&s->live_conns, 1);
+    return c;
+}
+
+void nfs3_on_accept(cfs_loop *loop, int fd, const struct sockaddr *peer, socklen_t peerlen,
+                    void *arg)
+{
+    struct nfs3_srv *s = arg;
+    struct nfs3_conn *c;
+
+    if (atomic_load(&s->draining) || s->loop_conns == NULL) {
+        close(fd);
+        return;
+    }
+    c = conn_new(s, loop, peer, peerlen);
+    if (c == NULL) {
+        close(fd);
+        return;
+    }
+    c->bev = bufferevent_socket_new(s->api->loop_base(loop), fd, BEV_OPT_CLOSE_ON_FREE);
+    if (c->bev == NULL) {
+        close(fd);
+        conn_free(c);
+        return;
+    }
+    conn_link(c, loop_list(c));
+    if (s->api->conn_opened)
+        s->api->conn_opened("nfs3");
+    bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+    bufferevent_enable(c->bev, EV_READ);
+    if (s->api->log_enabled && s->api->log_enabled(CFS_LOG_DEBUG))
+        s->api->log(CFS_LOG_DEBUG, NFS3_TAG, "connection from %s", c->peer_str);
+}
+
+/* ---- UDP ---- */
+
+static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct nfs3_conn *c = arg;
+    const struct nfs3_conf *cf = nfs3_conf_get(c->srv);
+    uint8_t buf[NFS3_UDP_MAX];
+
+    (void)what;
+    for (int i = 0; i < 64 && !c->closing; i++) {
+        struct sockaddr_storage from;
+        socklen_t flen = sizeof(from);
+        ssize_t n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from,
+                             &flen);
+        uint8_t *rec;
+
+        if (n < 0)
+            break;
+        if (c->inflight >= (unsigned)cf->max_inflight * 4u)
+            continue; /* overloaded: the client retransmits */
+        rec = malloc(n ? (size_t)n : 1);
+        if (rec == NULL)
+            continue;
+        memcpy(rec, buf, (size_t)n);
+        handle_record(c, rec, (size_t)n, (struct sockaddr *)&from, flen);
+    }
+}
+
+void nfs3_on_udp(cfs_loop *loop, int fd, const struct sockaddr *peer, socklen_t peerlen,
+                 void *arg)
+{
+    struct nfs3_srv *s = arg;
+    struct nfs3_conn *c = conn_new(s, loop, peer, peerlen);
+
+    if (c == NULL)
+        return;
+    c->udp_fd = fd;
+    snprintf(c->peer_str, sizeof(c->peer_str), "udp");
+    c->udp_ev = event_new(s->api->loop_base(loop), fd, EV_READ | EV_PERSIST, udp_read_cb, c);
+    if (c->udp_ev == NULL || event_add(c->udp_ev, NULL) != 0) {
+        if (c->udp_ev)
+            event_free(c->udp_ev);
+        conn_free(c);
+        return;
+    }
+    conn_link(c, loop_list(c));
+}

@@ -1,0 +1,139 @@
+/*
+ * modules/nfs3/nfs3_srv.h - mod_nfs3 server state: configuration, the server instance,
+ * connections and requests, shared by nfs3_mod.c, nfs3_conn.c, nfs3_proc.c, mount.c and
+ * rpcbind.c. Connections and their requests belong to one worker loop and are touched
+ * only on that loop's thread.
+ */
+#ifndef CFS_MOD_NFS3_SRV_H
+#define CFS_MOD_NFS3_SRV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <cfs/cfs.h>
+#include <cfs/errmap.h>
+
+#include "nfs3.h"
+
+struct bufferevent;
+struct event;
+
+/* One generation of configuration (immutable once built). */
+struct nfs3_conf {
+    bool enabled;
+    char *bind;          /* "host:port" of NFS (and MOUNT) */
+    char *mount_bind;    /* MOUNT's own port; "" = none */
+    bool udp;
+    int64_t max_record;  /* bytes of one RPC record */
+    int64_t max_io;      /* rtmax/wtmax */
+    int64_t max_inflight; /* requests per connection */
+    int64_t drc_entries;
+    bool rpcbind;
+    struct nfs3_conf *retired_next; /* kept until stop: loops may still read it */
+};
+
+#define NFS3_NMETRIC (NFS3_NPROCS + MNT3_NPROCS)
+
+struct nfs3_conn;
+
+struct nfs3_srv {
+    uint32_t magic;
+    const struct cfs_host_api *api;
+    const struct cfs_vfs_api *vfs;
+    struct nfs3_conf *_Atomic conf;
+    struct nfs3_conf *retired;
+    cfs_listener *l_nfs, *l_mnt, *u_nfs, *u_mnt;
+    int nfs_port, mnt_port;
+    cfs_rpc_drc *drc;
+    atomic_bool draining;
+    atomic_int live_conns;
+    int nloops;
+    struct nfs3_conn **loop_conns; /* per loop: list of its connections */
+    struct nfs3_conn *udp_conns;   /* UDP pseudo-connections (loop 0) */
+    bool registered;               /* with rpcbind */
+    /* metrics */
+    cfs_series *m_ops[NFS3_NMETRIC], *m_err[NFS3_NMETRIC], *m_lat[NFS3_NMETRIC];
+    cfs_series *m_rbytes, *m_wbytes;
+    /* MOUNT's list of mounted clients (DUMP) */
+    pthread_mutex_t mnt_mu;
+    struct nfs3_mount *mounts;
+    size_t nmounts;
+};
+
+#define NFS3_SRV_MAGIC 0x4e465333u /* "NFS3" */
+#define NFS3_CONN_MAGIC 0x4e464343u
+
+struct nfs3_req {
+    struct nfs3_req *next;      /* reply order on the connection */
+    struct nfs3_conn *conn;
+    uint8_t *rec;               /* the call record (owned) */
+    size_t rec_len;
+    struct cfs_rpc_call call;
+    int handler;                /* NFS proc or NFS3_H_MNT_BASE + MOUNT proc */
+    int metric;                 /* index into the metric arrays, -1 none */
+    uint64_t t0_us;
+    struct nfs3_args args;
+    struct cfs_cred cred;
+    cfs_export *exp;
+    struct cfs_vfs_op op;
+    bool op_live;               /* op holds VFS results to release */
+    /* the reply */
+    struct cfs_xdr out;         /* starts with 4 bytes for the record mark */
+    void *data;                 /* READ/READLINK payload sent by reference */
+    size_t data_len;
+    uint32_t status;            /* nfsstat3 / mountstat3 for metrics */
+    bool done;                  /* the reply is ready */
+    bool drop;                  /* send nothing */
+    bool use_drc;
+    struct cfs_rpc_drc_key drc_key;
+    struct sockaddr_storage peer; /* UDP: where to answer */
+    socklen_t peerlen;
+};
+
+struct nfs3_conn {
+    uint32_t magic;
+    struct nfs3_srv *srv;
+    cfs_loop *loop;
+    struct bufferevent *bev;    /* TCP; NULL once closed */
+    int udp_fd;                 /* UDP pseudo-connection: >= 0 */
+    struct event *udp_ev;
+    struct sockaddr_storage peer;
+    socklen_t peerlen;
+    char peer_str[64];
+    bool peer_priv;             /* source port < 1024 */
+    struct cfs_rpc_rm rm;
+    struct nfs3_req *head, *tail;
+    unsigned inflight;          /* requests not yet answered */
+    bool closing, paused;
+    bool in_input;              /* inside process_input: defer freeing */
+    struct nfs3_conn *next, *prev;
+};
+
+/* ---- nfs3_conn.c ---- */
+void nfs3_on_accept(cfs_loop *loop, int fd, const struct sockaddr *peer, socklen_t peerlen,
+                    void *arg);
+void nfs3_on_udp(cfs_loop *loop, int fd, const struct sockaddr *peer, socklen_t peerlen,
+                 void *arg);
+/* A request's reply is complete (or dropped): send what is in order, free it. */
+void nfs3_req_finish(struct nfs3_req *r);
+/* Close every connection of the calling loop (posted by stop). */
+void nfs3_close_loop_conns(void *srv);
+const struct nfs3_conf *nfs3_conf_get(struct nfs3_srv *s);
+
+/* ---- nfs3_proc.c ---- */
+/* Run NFSv3 procedure r->handler; the reply header is already in r->out. */
+void nfs3_proc_run(struct nfs3_req *r);
+
+/* ---- mount.c ---- */
+void mnt3_proc_run(struct nfs3_req *r);
+void mnt3_list_free(struct nfs3_srv *s);
+/* Is the client allowed by the export's rules? */
+bool nfs3_client_allowed(const struct cfs_export_info *info, const struct sockaddr *peer);
+
+/* ---- rpcbind.c ---- */
+void nfs3_rpcbind_register(struct nfs3_srv *s, bool set);
+
+/* ---- nfs3_mod.c ---- */
+void nfs3_metrics_done(struct nfs3_req *r);
+
+#endif

@@ -1,0 +1,9 @@
+/* cfs/cfs.h - the whole module SDK in one include. */
+#ifndef CFS_CFS_H
+#define CFS_CFS_H
+#include "abi.h"
+#include "errors.h"
+#include "module.h"
+#include "host.h"
+#include "vfs.h"
+#endif
