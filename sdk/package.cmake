@@ -54,11 +54,10 @@ abi_minor=@CFS_SDK_ABI_MINOR@
 
 Name: cfs-gateway-sdk
 Description: cfs-gateway module SDK (cfs/*.h and the libcfsproto protocol plumbing)
-URL: https://github.com/cfs-gateway/cfs-gateway
 Version: @PROJECT_VERSION@
 Requires.private: libssl libcrypto
 Cflags: -I\${includedir} @CFS_SDK_EXTRA_CFLAGS@
-Libs: -L\${libdir} -lcfsproto
+Libs: -L\${libdir} -lcfsproto @CFS_SDK_EXTRA_CFLAGS@
 ")
 
 # ---- CMake package ------------------------------------------------------------------

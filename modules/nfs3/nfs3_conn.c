@@ -317,7 +317,7 @@ void nfs3_req_finish(struct nfs3_req *r)
             send_udp(c, r);
         unlink_req(c, r);
         req_free(r);
-        if (c->closing && c->head == NULL)
+        if (c->closing && c->head == NULL && !c->in_input)
             conn_free(c);
         return;
     }
