@@ -630,6 +630,8 @@ static int parse_one(struct cfs__config *c, const char *file, const char *text)
     }
     cf = &c->files[c->nfiles];
     config_init(cf);
+    if (c->dir)
+        config_set_include_dir(cf, c->dir); /* @include is relative to the conf dir */
     c->file_names[c->nfiles] = strdup(file);
     c->nfiles++;
     if (text) {

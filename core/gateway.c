@@ -468,12 +468,14 @@ int cfs__gateway_start(struct cfs__config *conf, const struct cfs__gateway_opts 
 
     metrics_init();
     G.only = copy_names(opts ? opts->only_modules : NULL);
-    rc = apply_core(NULL, conf);
-    if (rc != 0)
-        return rc;
-    if (prepare(conf, G.only, &p) != 0)
-        return -EINVAL;
     G.conf = conf;
+    rc = apply_core(NULL, conf);
+    if (rc == 0 && prepare(conf, G.only, &p) != 0)
+        rc = -EINVAL;
+    if (rc != 0) {
+        cfs__gateway_stop();
+        return rc;
+    }
     G.started_at = time(NULL);
     G.started_ms = cfs__now_ms();
     for (int i = 0; i < p.n; i++) {
@@ -488,7 +490,6 @@ int cfs__gateway_start(struct cfs__config *conf, const struct cfs__gateway_opts 
                 inst_destroy(p.items[j].inst);
             }
             cfs__gateway_stop();
-            G.conf = NULL;
             return rc;
         }
     }

@@ -28,7 +28,7 @@ struct cfs__gateway_opts {
  * every error with file:line; returns the number of errors. Nothing starts.
  */
 int cfs__gateway_validate(struct cfs__config *conf, const struct cfs__gateway_opts *opts);
-/* Start generation 1 from `conf` (taken over on success). Negative on failure, with
+/* Start generation 1 from `conf` (always taken over). Negative on failure, with
  * everything already started stopped again in reverse order. */
 int cfs__gateway_start(struct cfs__config *conf, const struct cfs__gateway_opts *opts);
 /* Reload from a freshly parsed `conf` (NULL = parsing failed; counted as a failed
