@@ -14,7 +14,8 @@
 /* ---- log.c ---- */
 void cfs__log(int level, const char *tag, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void cfs__vlog(int level, const char *tag, const char *fmt, va_list ap);
+void cfs__vlog(int level, const char *tag, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 bool cfs__log_enabled(int level);
 void cfs__log_set_level(int level);
 int cfs__log_level(void);

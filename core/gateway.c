@@ -150,8 +150,17 @@ static struct inst *find_inst(const char *name)
     return NULL;
 }
 
+static void noop(void *arg)
+{
+    (void)arg;
+}
+
 static void inst_destroy(struct inst *in)
 {
+    /* Let every loop finish what it was running (posted callbacks of this module)
+     * before the module frees its state. */
+    if (cfs__loop_count() > 0 && !cfs__loop_current())
+        cfs__loop_post_all_wait(noop, NULL);
     if (in->state && in->mod->ops.fini)
         in->mod->ops.fini(in->state);
     cfs__module_close(in->mod);
@@ -226,9 +235,11 @@ static int prepare(struct cfs__config *c, char *const *only, struct plan *p)
         rc = it->inst->mod->ops.configure(it->inst->state, node, &it->conf, err, sizeof(err));
         if (rc != 0) {
             it->conf = NULL;
-            CFS_LOG_E(TAG, "%s%s%d%s%s: %s", sec ? sec->file : "", sec ? ":" : "",
-                      sec ? sec->line : 0, sec ? ": " : "", names[i],
-                      err[0] ? err : strerror(-rc));
+            if (sec && !(err[0] && strstr(err, sec->file) == err))
+                CFS_LOG_E(TAG, "%s:%d: %s: %s", sec->file, sec->line, names[i],
+                          err[0] ? err : strerror(-rc < 4096 ? -rc : EIO));
+            else
+                CFS_LOG_E(TAG, "%s: %s", names[i], err[0] ? err : strerror(-rc < 4096 ? -rc : EIO));
             errors++;
         }
     }

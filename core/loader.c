@@ -549,25 +549,40 @@ void cfs__module_ref(struct cfs__mod *m)
     pthread_mutex_unlock(&loader_lock);
 }
 
+static void loop_barrier_noop(void *arg) {}
+
 void cfs__module_close(struct cfs__mod *m)
 {
     struct cfs__mod **pp;
+    bool last;
 
     if (m == NULL)
         return;
     assert(m->magic == CFS__MOD_MAGIC && m->refcount > 0);
     pthread_mutex_lock(&loader_lock);
-    if (--m->refcount > 0)
-        goto out;
-    for (pp = &open_list; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == m) {
-            *pp = m->next;
-            break;
+    last = --m->refcount == 0;
+    if (last) {
+        for (pp = &open_list; *pp != NULL; pp = &(*pp)->next) {
+            if (*pp == m) {
+                *pp = m->next;
+                break;
+            }
         }
     }
+    pthread_mutex_unlock(&loader_lock);
+    if (!last)
+        return;
+    /*
+     * A module's stop may have posted work to the loops that is still returning through
+     * the module's code (its last instructions after signalling stop). One no-op round
+     * on every loop, run after everything posted earlier, makes sure no loop thread is
+     * inside the module when it is unmapped. Loops not running: returns at once.
+     */
+    if (cfs__loop_current() == NULL)
+        cfs__loop_post_all_wait(loop_barrier_noop, NULL);
     cfs__log(CFS_LOG_DEBUG, TAG, "%s: unloading module \"%s\"", m->path, m->desc.name);
+    pthread_mutex_lock(&loader_lock);
     mod_unload(m, !env_no_dlclose());
-out:
     pthread_mutex_unlock(&loader_lock);
 }
 

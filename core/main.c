@@ -411,7 +411,6 @@ static int cmd_start(struct cli *c)
             CFS_LOG_E(TAG, "admin %s: %s", conf->core.admin, err);
             goto out;
         }
-        CFS_LOG_N(TAG, "admin HTTP on %s (port %d)", conf->core.admin, cfs__admin_port());
     }
     if (cfs__gateway_start(conf, &opts) != 0) {
         CFS_LOG_E(TAG, "start failed");

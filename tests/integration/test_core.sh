@@ -32,7 +32,6 @@ rc=$?
 check "validate-config exits 1 on errors" [ "$rc" -eq 1 ]
 check "wrong type reported with file:line" grep -q "gateway.conf:2: gateway.workers: expected an integer, found a string" "$T_TMP/v.out"
 check "unknown key reported with file:line" grep -q "gateway.conf:3: gateway: unknown directive 'nonsense'" "$T_TMP/v.out"
-"$CFS_BIN" validate-config --config "$T_TMP/bad" --module-path "$CFS_MODULE_DIR" >/dev/null 2>&1
 printf 'gateway = { workers = 1; };\n' >"$T_TMP/bad/gateway.conf"
 "$CFS_BIN" validate-config --config "$T_TMP/bad" >"$T_TMP/v2.out" 2>&1
 check "enabled module missing from the path is reported with file:line" grep -q "50-ghost.conf:3: module 'ghost'" "$T_TMP/v2.out"
@@ -41,7 +40,7 @@ check "enabled module missing from the path is reported with file:line" grep -q 
 start_gw start --config "$conf" --module-path "$CFS_MODULE_DIR"
 if wait_http "http://127.0.0.1:$admin_port/health" 15; then ok "gateway starts and serves /health"; else bad "gateway starts"; fi
 h=$(http_get "http://127.0.0.1:$admin_port/health")
-check "/health is 200 JSON with generation 1" sh -c "echo '$h' | grep -q '^200 ' && echo '$h' | grep -q '\"generation\": *1'"
+check "/health is 200 JSON with generation 1" sh -c "echo '$h' | grep -q '^200 ' && echo '$h' | grep -q '\"generation\":1'"
 check "/health names the version and uptime" sh -c "echo '$h' | grep -q '\"version\"' && echo '$h' | grep -q uptime_seconds"
 r=$(http_get "http://127.0.0.1:$admin_port/ready")
 check "/ready is 200 once started" sh -c "echo '$r' | grep -q '^200 '"
@@ -68,7 +67,7 @@ printf 'gateway = { workers = ;\n' >"$conf/gateway.conf"
 kill -HUP "$GW_PID"
 sleep 1
 h=$(http_get "http://127.0.0.1:$admin_port/health")
-check "invalid reload keeps generation 1" sh -c "echo '$h' | grep -q '\"generation\": *1'"
+check "invalid reload keeps generation 1" sh -c "echo '$h' | grep -q '\"generation\":1'"
 check "failed reload is counted" sh -c "curl -s http://127.0.0.1:$admin_port/metrics | grep -q 'cfs_config_reloads_total{result=\"failure\"} 1'"
 check "failed reload is logged" grep -q "reload refused" "$T_TMP/gw.log"
 # --- a valid one moves to generation 2 and applies the log level
@@ -76,7 +75,7 @@ write_conf info
 kill -HUP "$GW_PID"
 sleep 1
 h=$(http_get "http://127.0.0.1:$admin_port/health")
-check "valid reload moves to generation 2" sh -c "echo '$h' | grep -q '\"generation\": *2'"
+check "valid reload moves to generation 2" sh -c "echo '$h' | grep -q '\"generation\":2'"
 check "successful reload is counted" sh -c "curl -s http://127.0.0.1:$admin_port/metrics | grep -q 'cfs_config_reloads_total{result=\"success\"} 1'"
 check "log level change applied (info lines appear)" grep -q " info " "$T_TMP/gw.log"
 

@@ -25,6 +25,7 @@ def ok(cond, what):
     else:
         failed += 1
         print("FAIL: " + what)
+    return cond
 
 def strip_comments(t):
     t = re.sub(r"/\*.*?\*/", lambda m: "\n" * m.group(0).count("\n"), t, flags=re.S)

@@ -57,6 +57,7 @@ struct echo {
     pthread_cond_t gone;  /* signalled when a connection is freed */
     struct echo_conn *conns;
     int nconns;
+    int posts;            /* close_loop_conns posted and not yet run (stop) */
     struct echo_conf *conf; /* the running generation's (owned by the host) */
     cfs_listener *listener;
     atomic_bool accepting;
@@ -185,16 +186,26 @@ static void command(struct echo_conn *c, const char *line, size_t len)
     }
 }
 
+static void count_in(struct echo_conn *c, size_t n)
+{
+    atomic_fetch_add(&c->e->bytes_in, n);
+    count(c->e, c->e->m_in, (double)n);
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
     struct echo_conn *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     size_t max = (size_t)atomic_load(&c->e->max_line);
-    size_t before = evbuffer_get_length(in);
+    size_t avail, len;
     char *line;
-    size_t len;
 
-    while (!c->quitting && (line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF)) != NULL) {
+    while (!c->quitting) {
+        avail = evbuffer_get_length(in);
+        line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
+        if (line == NULL)
+            break;
+        count_in(c, avail - evbuffer_get_length(in)); /* the line and its end */
         if (len > max) {
             free(line);
             goto too_long;
@@ -202,16 +213,16 @@ static void on_read(struct bufferevent *bev, void *arg)
         command(c, line, len);
         free(line);
     }
-    if (!c->quitting && evbuffer_get_length(in) > max)
-        goto too_long;
-    goto out;
+    if (c->quitting || evbuffer_get_length(in) <= max)
+        goto out;
+    /* no end of line within max_line bytes */
+    count_in(c, evbuffer_get_length(in));
+    evbuffer_drain(in, evbuffer_get_length(in));
 too_long:
     reply(c, "ERR line too long");
     count(c->e, c->e->m_err, 1);
     c->quitting = true;
 out:
-    atomic_fetch_add(&c->e->bytes_in, before - evbuffer_get_length(in));
-    count(c->e, c->e->m_in, (double)(before - evbuffer_get_length(in)));
     if (c->quitting) {
         bufferevent_disable(bev, EV_READ);
         if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
@@ -285,6 +296,18 @@ static void close_loop_conns(void *arg)
         pthread_mutex_lock(&e->lock);
         next = e->conns;
     }
+    pthread_mutex_unlock(&e->lock);
+}
+
+/* Posted to each loop by stop: close its connections, then tell stop this loop is done. */
+static void close_loop_conns_posted(void *arg)
+{
+    struct echo *e = arg;
+
+    close_loop_conns(e);
+    pthread_mutex_lock(&e->lock);
+    e->posts--;
+    pthread_cond_broadcast(&e->gone);
     pthread_mutex_unlock(&e->lock);
 }
 
@@ -462,17 +485,33 @@ static void echo_stop(void *state)
     pthread_mutex_lock(&e->lock);
     e->conf = NULL; /* the host frees it after stop */
     pthread_mutex_unlock(&e->lock);
-    /* Close every connection on its own loop, then wait until all are gone. */
+    /*
+     * Close every connection on its own loop, then wait until all are gone and every
+     * posted call has run: after stop returns, no code of this module may run.
+     */
     n = e->api->loop_count();
     for (int i = 0; i < n; i++) {
         cfs_loop *loop = e->api->loop_get(i);
-        if (loop == e->api->loop_current() || e->api->loop_post(loop, close_loop_conns, e) != 0)
+        bool posted = false;
+
+        if (loop != e->api->loop_current()) {
+            pthread_mutex_lock(&e->lock);
+            e->posts++;
+            pthread_mutex_unlock(&e->lock);
+            posted = e->api->loop_post(loop, close_loop_conns_posted, e) == 0;
+            if (!posted) {
+                pthread_mutex_lock(&e->lock);
+                e->posts--;
+                pthread_mutex_unlock(&e->lock);
+            }
+        }
+        if (!posted)
             close_loop_conns(e); /* loops not running, or this is the loop itself */
     }
     clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 5;
+    ts.tv_sec += 10;
     pthread_mutex_lock(&e->lock);
-    while (e->nconns > 0) {
+    while (e->nconns > 0 || e->posts > 0) {
         if (pthread_cond_timedwait(&e->gone, &e->lock, &ts) != 0)
             break;
     }
@@ -486,6 +525,9 @@ static void echo_fini(void *state)
 {
     struct echo *e = state;
 
+    /* a loop thread may still be leaving close_loop_conns_posted's unlock */
+    pthread_mutex_lock(&e->lock);
+    pthread_mutex_unlock(&e->lock);
     pthread_cond_destroy(&e->gone);
     pthread_mutex_destroy(&e->lock);
     free(e);

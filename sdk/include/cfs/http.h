@@ -19,33 +19,38 @@
  * server should answer; after an error the connection must be closed (the framing is
  * lost).
  *
- * Typical loop (libevent, `in` = the connection's input evbuffer):
+ * Typical loop (libevent, `in` = the connection's input evbuffer, `sink` an evbuffer
+ * the body goes to):
  *
- *     for (;;) {
+ *     while (room(sink) > 0) {
  *         struct evbuffer_iovec v;
- *         size_t used;
+ *         size_t used, dlen, len = 0;
  *         const char *data;
- *         size_t dlen;
- *         int n = evbuffer_peek(in, -1, NULL, &v, 1);   // first contiguous segment
- *         int ev = cfs_http_feed(p, n > 0 ? v.iov_base : NULL, n > 0 ? v.iov_len : 0,
- *                                &used, &data, &dlen);
+ *         if (evbuffer_peek(in, -1, NULL, &v, 1) > 0)      // first contiguous segment
+ *             len = v.iov_len < room(sink) ? v.iov_len : room(sink);
+ *         int ev = cfs_http_feed(p, len ? v.iov_base : NULL, len, &used, &data, &dlen);
  *         switch (ev) {
- *         case CFS_HTTP_HEADERS_DONE: route(cfs_http_request(p)); break;
- *         case CFS_HTTP_BODY:         if (!sink_write(data, dlen)) goto pause; break;
- *         case CFS_HTTP_MESSAGE_DONE: respond(); break;
- *         case CFS_HTTP_ERROR:        reply_and_close(cfs_http_error_status(p)); return;
+ *         case CFS_HTTP_HEADERS_DONE:  route(cfs_http_request(p)); break;
+ *         case CFS_HTTP_BODY:          // the piece is the last dlen of the used bytes
+ *             evbuffer_drain(in, used - dlen);
+ *             evbuffer_remove_buffer(in, sink, dlen);       // moved, not copied
+ *             continue;
+ *         case CFS_HTTP_MESSAGE_DONE:  respond(); break;
+ *         case CFS_HTTP_ERROR:         reply_and_close(cfs_http_error_status(p)); return;
  *         }
- *         evbuffer_drain(in, used);             // only after `data` is no longer needed
- *         if (ev == CFS_HTTP_NEED_MORE)
+ *         evbuffer_drain(in, used);
+ *         if (ev == CFS_HTTP_NEED_MORE && evbuffer_get_length(in) == 0)
  *             break;
  *     }
  *
  * Back-pressure: the parser holds no body bytes and produces nothing unless called, so
  * a caller whose sink is full simply stops calling (and stops reading the socket); the
- * unconsumed input stays in its buffer. To bound what one call hands out, pass a
- * shorter `len`: a BODY event never covers more than the bytes offered. A BODY piece is
- * valid until the caller reuses or drains that part of its buffer; to keep it longer,
- * copy it or, with evbuffers, move it with evbuffer_remove_buffer() before draining.
+ * unconsumed input stays in its buffer. A BODY event never covers more than the bytes
+ * offered, so offering at most what the sink can take (as above) bounds every piece.
+ * Once a BODY event is returned its bytes count as consumed: never offer them again;
+ * a caller that cannot write them at once keeps them (moved out of its input, or left
+ * at the front of it and skipped) until it can. The piece is valid as long as the
+ * caller's buffer holds those bytes.
  *
  * Pipelining: the parser stops after MESSAGE_DONE; `consumed` tells where the next
  * request starts. The next cfs_http_feed() call begins a new request (the previous
@@ -153,8 +158,10 @@ void cfs_http_parser_reset(struct cfs_http_parser *p);
  * enum cfs_http_event. *consumed (always set) is how many of the offered bytes the
  * call used: drop exactly that many from the front of the input and offer the rest (and
  * anything new) next time. For CFS_HTTP_BODY, *data and *data_len give the body piece,
- * which lies inside buf[0 .. *consumed); for other events they are NULL and 0. `data`
- * and `data_len` may be NULL pointers when the caller discards the body.
+ * which is the LAST *data_len bytes of the consumed ones (*data + *data_len ==
+ * buf + *consumed; chunk framing before it may be consumed by the same call); for other
+ * events they are NULL and 0. `data` and `data_len` may be NULL pointers when the
+ * caller discards the body.
  * Calling again after CFS_HTTP_ERROR returns CFS_HTTP_ERROR and consumes nothing.
  */
 int cfs_http_feed(struct cfs_http_parser *p, const char *buf, size_t len, size_t *consumed,
