@@ -41,6 +41,9 @@
 #define IN_HIGH (64 * 1024)    /* input watermark: stop reading beyond it */
 #define OUT_HIGH (256 * 1024)  /* stop parsing while this much output waits */
 #define ADMIN_MAGIC 0x41444d4eu /* "ADMN" */
+#define LINGER_MS 2000          /* after a close: read and drop input this long ... */
+#define LINGER_MAX (1024 * 1024) /* ... or this many bytes, so the answer is not lost to
+                                    a reset caused by unread data (nginx lingering_close) */
 
 struct conn {
     uint32_t magic;
@@ -49,6 +52,8 @@ struct conn {
     struct conn *prev, *next;
     bool closing;  /* close once the output is flushed */
     bool paused;   /* reading stopped because of queued output */
+    bool lingering; /* answer sent, write side shut: discarding input until EOF */
+    size_t discarded;
     char peer[64];
 };
 
@@ -236,14 +241,40 @@ static void conn_process(struct conn *c)
 static void on_read(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
+    if (c->lingering) {
+        struct evbuffer *in = bufferevent_get_input(bev);
+        c->discarded += evbuffer_get_length(in);
+        evbuffer_drain(in, evbuffer_get_length(in));
+        if (c->discarded > LINGER_MAX)
+            conn_free(c);
+        return;
+    }
     conn_process(c);
+}
+
+/* The answer is out: shut our side and drain what the client still sends until it
+ * closes, LINGER_MS pass or LINGER_MAX bytes came. */
+static void conn_linger(struct conn *c)
+{
+    struct timeval tv = {LINGER_MS / 1000, (LINGER_MS % 1000) * 1000};
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+    if (fd < 0 || shutdown(fd, SHUT_WR) != 0) {
+        conn_free(c);
+        return;
+    }
+    c->lingering = true;
+    bufferevent_set_timeouts(c->bev, &tv, NULL);
+    bufferevent_disable(c->bev, EV_WRITE);
+    bufferevent_enable(c->bev, EV_READ);
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
     if (c->closing) {
-        conn_free(c);
+        if (!c->lingering)
+            conn_linger(c);
         return;
     }
     if (c->paused) {
@@ -257,6 +288,10 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct conn *c = arg;
 
+    if (c->lingering) {
+        conn_free(c);
+        return;
+    }
     if (what & BEV_EVENT_TIMEOUT) {
         if ((what & BEV_EVENT_READING) && !cfs_http_parser_idle(c->hp) && !c->closing) {
             /* stalled in the middle of a request */

@@ -405,7 +405,11 @@ static int namespace_health(void *arg, char *detail, size_t len)
 
 static int apply_core(const struct cfs__config *old, const struct cfs__config *c)
 {
-    cfs__log_set_level(cfs__log_parse_level(c->core.log_level));
+    int level = cfs__log_parse_level(c->core.log_level);
+
+    if (old && level != cfs__log_level())
+        CFS_LOG_N(TAG, "log level now %s", c->core.log_level);
+    cfs__log_set_level(level);
     if (!old || strcmp(old->core.log_file, c->core.log_file) != 0) {
         int rc = cfs__log_set_file(c->core.log_file);
         if (rc != 0)
@@ -601,6 +605,7 @@ int cfs__gateway_reload(struct cfs__config *conf)
     cfs__config_free(old);
     G.gen++;
     record_reload(failures == 0);
+    CFS_LOG_I(TAG, "generation %u: %d exports", G.gen, conf->nexports);
     CFS_LOG_N(TAG, "reload %s: generation %u running %d module%s",
               failures ? "partly failed" : "done", G.gen, G.ninst, G.ninst == 1 ? "" : "s");
     return failures ? -EIO : 0;

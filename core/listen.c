@@ -273,7 +273,7 @@ cfs_listener *cfs__listen(const char *module, const char *addr, enum cfs_listen_
                 cfs__listener_close(l);
                 return NULL;
             }
-            CFS_LOG_I(TAG, "%s: %s kept across reload (fd %d)", module, addr, l->fd);
+            CFS_LOG_N(TAG, "%s: %s kept across reload (fd %d)", module, addr, l->fd);
             return l;
         }
     }

@@ -766,7 +766,7 @@ static void force_overdue(struct obj *o, uint64_t now, struct deferred *d)
                  (unsigned long long)l->id, (unsigned long long)g.conf.break_timeout_ms,
                  (l->flags & CFS_LEASE_F_RECALL) ? "revoked" : "forced");
         defer_notice(d, l, l->state, l->break_to, CFS_LEASE_BREAK_REVOKED);
-        if ((l->flags & CFS_LEASE_F_RECALL) || l->break_to == 0) {
+        if (l->flags & CFS_LEASE_F_RECALL) {
             lease_remove_at(o, i);
             continue;
         }
@@ -1267,6 +1267,12 @@ void cfs__locks_tick(void)
         pthread_mutex_unlock(&b->mu);
         defer_run(&d);
     }
+}
+
+void cfs__locks_timer_fn(void *arg)
+{
+    (void)arg;
+    cfs__locks_tick();
 }
 
 void cfs__locks_stats(struct cfs__locks_stats *out)

@@ -35,6 +35,8 @@ int cfs__locks_init(const struct cfs__locks_conf *conf);
 void cfs__locks_shutdown(void);
 /* Force lease breaks past their deadline; calls the callbacks. */
 void cfs__locks_tick(void);
+/* The same as a cfs_loop_fn for cfs__timer_add(loop, 500, true, cfs__locks_timer_fn, NULL). */
+void cfs__locks_timer_fn(void *arg);
 const struct cfs_lock_api *cfs__locks_api(void);
 void cfs__locks_stats(struct cfs__locks_stats *out);
 

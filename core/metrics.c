@@ -159,15 +159,11 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
     return need;
 }
 
-/* Copy `s` (bounded to `max` bytes) replacing invalid UTF-8 and control characters other
- * than newline and tab by '?'. */
-static char *dup_sanitized(const char *s, size_t max)
+/* Copy `s` (at most `max` bytes) to `out` (max + 1 bytes) replacing invalid UTF-8 and
+ * control characters other than newline and tab by '?'. Returns the length. */
+static size_t sanitize_to(const char *s, size_t max, char *out)
 {
-    size_t n = strnlen(s, max);
-    char *out = malloc(n + 1);
-    size_t i = 0;
-    if (out == NULL)
-        return NULL;
+    size_t n = strnlen(s, max), i = 0;
     while (i < n) {
         const unsigned char *p = (const unsigned char *)s + i;
         size_t k = utf8_seq(p, n - i);
@@ -179,6 +175,14 @@ static char *dup_sanitized(const char *s, size_t max)
         i += k;
     }
     out[n] = '\0';
+    return n;
+}
+
+static char *dup_sanitized(const char *s, size_t max)
+{
+    char *out = malloc(strnlen(s, max) + 1);
+    if (out != NULL)
+        sanitize_to(s, max, out);
     return out;
 }
 
@@ -490,6 +494,9 @@ cfs_metric *cfs__metric_register(const struct cfs_metric_desc *desc)
 out:
     pthread_mutex_unlock(&g_lock);
     family_free(m);
+    /* a family without labels has exactly one series: expose it (at 0) from the start */
+    if (ret != NULL && ret->nlabels == 0)
+        (void)cfs__metric_series(ret, NULL);
     return ret;
 }
 
@@ -539,7 +546,7 @@ static struct cfs_series *series_new(cfs_metric *m, uint64_t h, const char *cons
     s->family = m;
     s->hash = h;
     for (size_t i = 0; i < m->nlabels; i++) {
-        vals[i] = dup_sanitized(v[i] ? v[i] : "", LABEL_VALUE_MAX);
+        vals[i] = strdup(v[i]); /* already sanitized */
         if (vals[i] == NULL)
             ok = false;
         else
@@ -566,14 +573,21 @@ static struct cfs_series *series_new(cfs_metric *m, uint64_t h, const char *cons
 
 cfs_series *cfs__metric_series(cfs_metric *m, const char *const *label_values)
 {
-    static const char *const none[CFS_METRIC_MAX_LABELS] = {0};
-    const char *const *v = label_values ? label_values : none;
+    char tmp[CFS_METRIC_MAX_LABELS][LABEL_VALUE_MAX + 1];
+    const char *v[CFS_METRIC_MAX_LABELS] = {0};
     struct cfs_series *s;
     uint64_t h;
 
     if (m == NULL)
         return NULL;
     assert(m->magic == METRIC_MAGIC);
+    /* the key is the value as it will be exposed, so that two raw values that render
+     * alike share one series (a scrape must never hold the same series twice) */
+    for (size_t i = 0; i < m->nlabels; i++) {
+        const char *raw = label_values && label_values[i] ? label_values[i] : "";
+        sanitize_to(raw, LABEL_VALUE_MAX, tmp[i]);
+        v[i] = tmp[i];
+    }
     h = values_hash(m, v);
     pthread_rwlock_rdlock(&m->lock);
     s = series_find(m, h, v);
@@ -752,7 +766,7 @@ static void render_family(struct sbuf *b, cfs_metric *m)
         qsort(list, n, sizeof(*list), series_cmp);
     }
     if (n == 0 && m->overflow == NULL)
-        goto out; /* a family without series is not exposed */
+        goto out; /* a labelled family without series yet is not exposed */
     sb_str(b, "# HELP ");
     sb_str(b, m->name);
     sb_put(b, " ", 1);

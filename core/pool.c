@@ -324,33 +324,41 @@ struct cfs__breaker *cfs__pool_node_breaker(struct cfs__pool *pool, size_t node)
     return node < pool->nnodes ? pool->nodes[node].br : NULL;
 }
 
-/* Any node: round-robin over those whose breaker is not open, idle connection first. */
+/*
+ * Any node: round-robin over the nodes, best tier first: closed breaker with an idle
+ * connection, closed with room to open one, closed (will wait), half-open, open (its
+ * open duration may be over: allow() decides). Returns the node whose breaker admitted
+ * the call (allow() done), or NULL when every breaker refused.
+ */
+static int node_tier(struct cfs__pool *pool, struct pool_node *n)
+{
+    enum cfs__breaker_state bs = cfs__breaker_state(n->br);
+    int t;
+
+    if (bs == CFS__BREAKER_OPEN)
+        return 4;
+    if (bs == CFS__BREAKER_HALF_OPEN)
+        return 3;
+    pthread_mutex_lock(&n->mu);
+    t = n->nidle > 0 && n->nwaiters == 0 ? 0
+        : n->total < pool->conf.max_per_node && n->nwaiters == 0 ? 1 : 2;
+    pthread_mutex_unlock(&n->mu);
+    return t;
+}
+
 static struct pool_node *pick_node(struct cfs__pool *pool)
 {
     unsigned start = atomic_fetch_add(&pool->rr, 1u);
-    struct pool_node *with_room = NULL, *fallback = NULL;
 
-    for (size_t k = 0; k < pool->nnodes; k++) {
-        struct pool_node *n = &pool->nodes[(start + k) % pool->nnodes];
-        bool idle, room;
+    for (int t = 0; t <= 4; t++) {
+        for (size_t k = 0; k < pool->nnodes; k++) {
+            struct pool_node *n = &pool->nodes[(start + k) % pool->nnodes];
 
-        if (cfs__breaker_state(n->br) == CFS__BREAKER_OPEN) {
-            if (fallback == NULL)
-                fallback = n; /* its open duration may be over: allow() decides */
-            continue;
+            if (node_tier(pool, n) == t && cfs__breaker_allow(n->br) == 0)
+                return n;
         }
-        pthread_mutex_lock(&n->mu);
-        idle = n->nidle > 0;
-        room = n->total < pool->conf.max_per_node && n->nwaiters == 0;
-        pthread_mutex_unlock(&n->mu);
-        if (idle)
-            return n;
-        if (room && with_room == NULL)
-            with_room = n;
-        if (fallback == NULL || cfs__breaker_state(fallback->br) == CFS__BREAKER_OPEN)
-            fallback = n;
     }
-    return with_room != NULL ? with_room : fallback;
+    return NULL;
 }
 
 int cfs__pool_acquire(struct cfs__pool *pool, int node, uint64_t timeout_ms,
@@ -366,10 +374,21 @@ int cfs__pool_acquire(struct cfs__pool *pool, int node, uint64_t timeout_ms,
     assert(pool->magic == POOL_MAGIC);
     if (node >= (int)pool->nnodes)
         return -EINVAL;
-    n = node < 0 ? pick_node(pool) : &pool->nodes[node];
     if (timeout_ms == 0)
         timeout_ms = pool->conf.acquire_timeout_ms;
-    rc = cfs__breaker_allow(n->br);
+    if (node < 0) {
+        n = pick_node(pool);
+        if (n == NULL) {
+            /* every breaker is open: count it on the first node */
+            n = &pool->nodes[0];
+            rc = CFS_ERETRY;
+        } else {
+            rc = 0;
+        }
+    } else {
+        n = &pool->nodes[node];
+        rc = cfs__breaker_allow(n->br);
+    }
     pthread_mutex_lock(&n->mu);
     if (rc < 0) {
         reject(n, RJ_BREAKER);
@@ -454,8 +473,8 @@ int cfs__pool_acquire(struct cfs__pool *pool, int node, uint64_t timeout_ms,
         n->acquired++;
         rc = 0;
         *out = c;
-        if (waited)
-            cfs__histogram_observe(n->m_wait, (double)(cfs__clock_ms() - t0) / 1000.0);
+        cfs__histogram_observe(n->m_wait,
+                               waited ? (double)(cfs__clock_ms() - t0) / 1000.0 : 0.0);
     } else {
         cfs__breaker_cancel(n->br);
     }

@@ -231,6 +231,14 @@ static void update_over(struct qent *e, const struct cfs__quota_limits *l, uint6
         e->fover = stamp;
 }
 
+static int64_t add_clamped(int64_t v, int64_t d)
+{
+    if (d > 0 && v > INT64_MAX - d)
+        return INT64_MAX;
+    v += d;
+    return v < 0 ? 0 : v;
+}
+
 /* Would adding db/df (the positive parts) to e break l? */
 static bool over_quota(const struct qent *e, const struct cfs__quota_limits *l, int64_t db,
                        int64_t df, uint64_t now)
@@ -238,7 +246,7 @@ static bool over_quota(const struct qent *e, const struct cfs__quota_limits *l, 
     if (l == NULL)
         return false;
     if (db > 0) {
-        int64_t nb = e->bytes + db;
+        int64_t nb = add_clamped(e->bytes, db);
 
         if (l->bytes_hard && nb > (int64_t)l->bytes_hard)
             return true;
@@ -247,7 +255,7 @@ static bool over_quota(const struct qent *e, const struct cfs__quota_limits *l, 
             return true;
     }
     if (df > 0) {
-        int64_t nf = e->files + df;
+        int64_t nf = add_clamped(e->files, df);
 
         if (l->files_hard && nf > (int64_t)l->files_hard)
             return true;
@@ -256,14 +264,6 @@ static bool over_quota(const struct qent *e, const struct cfs__quota_limits *l, 
             return true;
     }
     return false;
-}
-
-static int64_t add_clamped(int64_t v, int64_t d)
-{
-    if (d > 0 && v > INT64_MAX - d)
-        return INT64_MAX;
-    v += d;
-    return v < 0 ? 0 : v;
 }
 
 int cfs__quota_charge(uint32_t export_id, uint32_t uid, uint32_t gid, int64_t dbytes,

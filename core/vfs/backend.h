@@ -39,6 +39,11 @@ struct cfs__vfs_backend {
     void (*release)(void *ctx, struct cfs_vfs_op *op);
     int (*probe)(void *ctx);
     void (*flush)(void *ctx); /* drop cached state (may be NULL) */
+    /*
+     * Optional: finish op from caches alone, without blocking (it runs on a loop
+     * thread). 1 = done (op->status set), 0 = needs the pool. May be NULL.
+     */
+    int (*try_fast)(void *ctx, struct cfs_vfs_op *op);
 };
 
 extern const struct cfs__vfs_backend cfs__posix_backend;
@@ -78,5 +83,9 @@ void cfs__vfs_log(int level, const char *fmt, ...) __attribute__((format(printf,
 
 /* ---- statistics (vfs.c) ---- */
 extern _Atomic uint64_t cfs__vfs_fd_hits, cfs__vfs_fd_misses, cfs__vfs_fd_entries;
+/* Metric series (NULL-safe for cfs__counter_add). */
+extern cfs_series *cfs__vfs_m_attr_hit, *cfs__vfs_m_attr_miss, *cfs__vfs_m_fd_hit,
+    *cfs__vfs_m_fd_miss;
+const char *cfs__vfs_op_name(int op);
 
 #endif

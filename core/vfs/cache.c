@@ -13,6 +13,7 @@
 
 #include "backend.h"
 #include "cache.h"
+#include "metrics.h"
 
 /* ---- shared ---- */
 static uint64_t now_ms(void)
@@ -110,6 +111,7 @@ bool cfs__attr_get(uint32_t export_id, uint64_t fileid, struct cfs_attr *out)
     }
     pthread_mutex_unlock(&attr_lock);
     atomic_fetch_add_explicit(hit ? &attr_hits : &attr_misses, 1, memory_order_relaxed);
+    cfs__counter_add(hit ? cfs__vfs_m_attr_hit : cfs__vfs_m_attr_miss, 1);
     return hit;
 }
 
@@ -257,6 +259,7 @@ struct cfs__fdc_ent *cfs__fdc_get(struct cfs__fdc *c, const void *key, size_t kl
     pthread_mutex_unlock(&c->lock);
     atomic_fetch_add_explicit(e ? &cfs__vfs_fd_hits : &cfs__vfs_fd_misses, 1,
                               memory_order_relaxed);
+    cfs__counter_add(e ? cfs__vfs_m_fd_hit : cfs__vfs_m_fd_miss, 1);
     return e;
 }
 

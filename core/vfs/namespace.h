@@ -18,7 +18,12 @@ struct cfs__export_opts {
     uint32_t anon_uid;     /* 65534 when 0 and a squash option is set */
     uint32_t anon_gid;
     const char *backend;   /* NULL = "posix"; "faulty:posix" wraps posix */
+    int handles;           /* posix: CFS__HANDLES_AUTO / _KERNEL / _INDEX */
 };
+
+/* posix handle schemes: kernel handles (open_by_handle_at, needs CAP_DAC_READ_SEARCH)
+ * or the inode index kept in the state dir; AUTO picks kernel when it works. */
+enum { CFS__HANDLES_AUTO = 0, CFS__HANDLES_KERNEL = 1, CFS__HANDLES_INDEX = 2 };
 
 /*
  * Start the namespace. state_dir holds the handle key (vfs.key, created 0600); NULL
@@ -26,6 +31,7 @@ struct cfs__export_opts {
  */
 int cfs__vfs_init(const char *state_dir);
 void cfs__vfs_shutdown(void);
+const char *cfs__vfs_state_dir(void); /* NULL when started without one */
 
 /* name and path are copied; export_id must be unique and non-zero; opts may be NULL. */
 int cfs__vfs_export_add(const char *name, const char *path, uint32_t export_id,

@@ -20,11 +20,13 @@ struct px {
     cfs_export *exp;
     uint32_t id;          /* export id */
     int root_fd;          /* O_PATH of the export root */
+    int mount_fd;         /* O_RDONLY of the root, for open_by_handle_at */
     dev_t dev;
     uint64_t root_ino;
     struct cfs_fh root_fh;
     struct cfs__fdc *paths; /* handle -> O_PATH fd */
     struct cfs__fdc *files; /* handle + mode + caller -> open fd */
+    struct px_index *idx;   /* fallback handles (no open_by_handle_at); else NULL */
 };
 
 /* posix_handle.c */
@@ -32,6 +34,8 @@ int px_check_name(const char *name);
 void px_procpath(char buf[32], int fd);
 int px_fh_of(struct px *px, int dirfd, const char *name, struct cfs_fh *out);
 int px_resolve(struct px *px, const struct cfs_fh *fh, struct cfs__fdc_ent **out);
+struct statx;
+int px_statx_fd(int fd, struct statx *st);
 int px_statx(struct px *px, int dirfd, const char *name, struct cfs_attr *out);
 int px_attr(struct px *px, struct cfs__fdc_ent *e, struct cfs_attr *out);
 void px_forget(struct px *px, uint64_t ino, bool files_only);
@@ -64,6 +68,14 @@ int px_readlink(struct px *px, struct cfs_vfs_op *op);
 int px_link(struct px *px, struct cfs_vfs_op *op);
 int px_remove(struct px *px, struct cfs_vfs_op *op); /* UNLINK RMDIR */
 int px_rename(struct px *px, struct cfs_vfs_op *op);
+
+/* posix_index.c: the fallback handle scheme (no-ops when px->idx is NULL) */
+int px_index_open(struct px *px, const char *state_dir);
+void px_index_close(struct px *px);
+void px_index_note(struct px *px, uint64_t parent, const char *name, uint64_t ino);
+void px_index_forget(struct px *px, uint64_t parent, const char *name, uint64_t ino);
+int px_index_fh(struct px *px, int fd, struct cfs_fh *out);
+int px_index_resolve(struct px *px, const uint8_t *payload, size_t len, int *fd);
 
 /* posix_dir.c */
 int px_readdir(struct px *px, struct cfs_vfs_op *op);

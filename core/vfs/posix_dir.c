@@ -79,6 +79,7 @@ static void rd_plus(struct px *px, struct cfs_vfs_op *op, int dirfd, struct cfs_
     if (px_statx(px, dirfd, name, &e->attr) == 0) {
         e->has_attr = true;
         e->fileid = e->attr.fileid;
+        px_index_note(px, op->attr.fileid, name, e->attr.fileid);
     }
 }
 

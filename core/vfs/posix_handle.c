@@ -55,13 +55,27 @@ static int openat2_one(int dirfd, const char *name, int flags)
 
 int px_fh_of(struct px *px, int dirfd, const char *name, struct cfs_fh *out)
 {
+    if (px->idx) {
+        if (!name)
+            return px_index_fh(px, dirfd, out);
+        int fd = strcmp(name, "..") == 0
+                     ? openat(dirfd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC)
+                     : openat2_one(dirfd, name, O_PATH), r;
+        if (fd < 0 && errno && strcmp(name, "..") == 0)
+            fd = -errno;
+        if (fd < 0)
+            return fd;
+        r = px_index_fh(px, fd, out);
+        close(fd);
+        return r;
+    }
     struct {
         struct file_handle fh;
         unsigned char bytes[KH_MAX];
     } h;
     int mnt = 0;
     h.fh.handle_bytes = KH_MAX;
-    int flags = name ? AT_SYMLINK_NOFOLLOW : AT_EMPTY_PATH;
+    int flags = name ? 0 : AT_EMPTY_PATH; /* never follows a final symlink */
     if (name_to_handle_at(dirfd, name ? name : "", &h.fh, &mnt, flags) < 0)
         return errno == EOVERFLOW ? -EOVERFLOW : -errno;
     if (h.fh.handle_type < 0 || h.fh.handle_type > 255 || h.fh.handle_bytes > KH_MAX)
@@ -104,12 +118,32 @@ static void attr_from_statx(struct px *px, const struct statx *st, struct cfs_at
     a->change = (uint64_t)st->stx_ctime.tv_sec * 1000000000u + st->stx_ctime.tv_nsec;
 }
 
+/* statx of an fd: a NULL path (Linux >= 6.11) skips copying "" from user space. */
+int px_statx_fd(int fd, struct statx *st)
+{
+    static _Atomic int null_ok = 1;
+    const unsigned mask = STATX_BASIC_STATS | STATX_BTIME;
+    const int flags = AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW;
+    if (atomic_load_explicit(&null_ok, memory_order_relaxed)) {
+        if (syscall(SYS_statx, fd, NULL, flags, mask, st) == 0)
+            return 0;
+        if (errno != EFAULT && errno != EINVAL)
+            return -errno;
+        atomic_store(&null_ok, 0);
+    }
+    return statx(fd, "", flags, mask, st) < 0 ? -errno : 0;
+}
+
 int px_statx(struct px *px, int dirfd, const char *name, struct cfs_attr *out)
 {
     struct statx st;
-    int flags = AT_SYMLINK_NOFOLLOW | (name ? 0 : AT_EMPTY_PATH);
-    if (statx(dirfd, name ? name : "", flags, STATX_BASIC_STATS | STATX_BTIME, &st) < 0)
+    if (!name) {
+        int r = px_statx_fd(dirfd, &st);
+        if (r < 0)
+            return r;
+    } else if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME, &st) < 0) {
         return -errno;
+    }
     if (st.stx_nlink == 0 && !name)
         return -ESTALE; /* open but deleted */
     attr_from_statx(px, &st, out);
@@ -190,6 +224,8 @@ static int px_below_root(struct px *px, int fd)
 
 int px_resolve(struct px *px, const struct cfs_fh *fh, struct cfs__fdc_ent **out)
 {
+    if (fh->len > CFS_FH_MAX)
+        return CFS_EBADHANDLE;
     struct cfs__fdc_ent *e = cfs__fdc_get(px->paths, fh, 1u + fh->len);
     struct {
         struct file_handle fh;
@@ -204,34 +240,35 @@ int px_resolve(struct px *px, const struct cfs_fh *fh, struct cfs__fdc_ent **out
         *out = e;
         return 0;
     }
-    if (fh->len > CFS_FH_MAX)
-        return CFS_EBADHANDLE;
     r = cfs__fh_open(fh, &id, &p, &plen);
     if (r < 0)
         return r;
     if (id != px->id)
         return -ESTALE;
-    if (plen < 2 || plen - 1 > KH_MAX)
-        return CFS_EBADHANDLE;
-    h.fh.handle_type = p[0];
-    h.fh.handle_bytes = (unsigned)(plen - 1);
-    memcpy(h.fh.f_handle, p + 1, plen - 1);
-    fd = open_by_handle_at(px->root_fd, &h.fh, O_PATH | O_CLOEXEC);
-    if (fd < 0) {
-        r = errno == ENOMEM || errno == EMFILE || errno == ENFILE ? -errno : -ESTALE;
-        goto out;
+    if (px->idx) {
+        if ((r = px_index_resolve(px, p, plen, &fd)) < 0)
+            goto out;
+    } else {
+        if (plen < 2 || plen - 1 > KH_MAX)
+            return CFS_EBADHANDLE;
+        h.fh.handle_type = p[0];
+        h.fh.handle_bytes = (unsigned)(plen - 1);
+        memcpy(h.fh.f_handle, p + 1, plen - 1);
+        fd = open_by_handle_at(px->mount_fd, &h.fh, O_PATH | O_CLOEXEC);
+        if (fd < 0) {
+            r = errno == ENOMEM || errno == EMFILE || errno == ENFILE ? -errno : -ESTALE;
+            goto out;
+        }
     }
     struct statx st;
-    if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME,
-              &st) < 0) {
-        r = -errno;
+    if ((r = px_statx_fd(fd, &st)) < 0)
         goto out;
-    }
     if (st.stx_nlink == 0 || makedev(st.stx_dev_major, st.stx_dev_minor) != px->dev) {
         r = -ESTALE;
         goto out;
     }
-    if (S_ISDIR(st.stx_mode) && st.stx_ino != px->root_ino && (r = px_below_root(px, fd)) < 0)
+    if (!px->idx && S_ISDIR(st.stx_mode) && st.stx_ino != px->root_ino &&
+        (r = px_below_root(px, fd)) < 0)
         goto out;
     attr_from_statx(px, &st, &a);
     cfs__attr_put(px->id, &a);
@@ -317,8 +354,10 @@ int px_lookup(struct px *px, struct cfs_vfs_op *op)
     }
     r = px_adopt(px, fd, &op->out_fh, &op->attr);
     fd = -1;
-    if (r == 0)
+    if (r == 0) {
         op->has_attr = true;
+        px_index_note(px, d->ino, op->name, op->attr.fileid);
+    }
 out:
     if (cred)
         cfs__cred_leave();
@@ -380,6 +419,7 @@ int px_lookup_path(struct px *px, struct cfs_vfs_op *op)
             r = -errno;
             goto out;
         }
+        px_index_note(px, cur_ino, comp, st.st_ino);
         cur_ino = st.st_ino;
         s = next;
     }
@@ -408,8 +448,15 @@ static int px_export_open(cfs_export *exp, const char *path, const char *spec, v
         return -ENOMEM;
     px->exp = exp;
     px->id = cfs__vfs_export_id(exp);
+    px->mount_fd = -1;
     px->root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (px->root_fd < 0) {
+        r = -errno;
+        goto out;
+    }
+    /* open_by_handle_at wants a real (not O_PATH) fd on the mount */
+    px->mount_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (px->mount_fd < 0) {
         r = -errno;
         goto out;
     }
@@ -425,21 +472,33 @@ static int px_export_open(cfs_export *exp, const char *path, const char *spec, v
         r = -ENOMEM;
         goto out;
     }
-    if ((r = px_fh_of(px, px->root_fd, NULL, &px->root_fh)) < 0) {
-        cfs__vfs_log(CFS_LOG_ERROR, "%s: expected kernel file handles, found %s", path,
-                     strerror(-r));
-        goto out;
-    }
-    /* Detect open_by_handle_at (needs CAP_DAC_READ_SEARCH; EPERM in some containers). */
+    /* Kernel handles when open_by_handle_at works (it needs CAP_DAC_READ_SEARCH and is
+     * EPERM in some containers), else the inode index (posix_index.c). */
+    int mode = cfs__export_opts(exp)->handles;
     struct cfs__fdc_ent *e = NULL;
-    if ((r = px_resolve(px, &px->root_fh, &e)) < 0) {
-        cfs__vfs_log(CFS_LOG_ERROR,
-                     "%s: expected open_by_handle_at to work (run as root with "
-                     "CAP_DAC_READ_SEARCH), found %s", path, strerror(-r));
-        r = -EOPNOTSUPP;
-        goto out;
+    if (mode != CFS__HANDLES_INDEX) {
+        r = px_fh_of(px, px->root_fd, NULL, &px->root_fh);
+        if (r == 0)
+            r = px_resolve(px, &px->root_fh, &e);
+        cfs__fdc_put(px->paths, e);
+        e = NULL;
+        cfs__fdc_flush(px->paths);
+        if (r < 0 && mode == CFS__HANDLES_KERNEL) {
+            cfs__vfs_log(CFS_LOG_ERROR, "%s: expected open_by_handle_at to work (root with "
+                         "CAP_DAC_READ_SEARCH), found %s", path, strerror(-r));
+            goto out;
+        }
+        if (r < 0)
+            cfs__vfs_log(CFS_LOG_NOTICE, "%s: kernel file handles unusable (%s): using the "
+                         "inode index", path, strerror(-r));
     }
-    cfs__fdc_put(px->paths, e);
+    if (mode == CFS__HANDLES_INDEX || r < 0) {
+        if ((r = px_index_open(px, cfs__vfs_state_dir())) < 0 ||
+            (r = px_fh_of(px, px->root_fd, NULL, &px->root_fh)) < 0 ||
+            (r = px_resolve(px, &px->root_fh, &e)) < 0)
+            goto out;
+        cfs__fdc_put(px->paths, e);
+    }
     *ctx = px;
 out:
     if (fd >= 0)
@@ -449,6 +508,9 @@ out:
         cfs__fdc_free(px->files);
         if (px->root_fd >= 0)
             close(px->root_fd);
+        if (px->mount_fd >= 0)
+            close(px->mount_fd);
+        px_index_close(px);
         free(px);
     }
     return r;
@@ -460,6 +522,8 @@ static void px_export_close(void *ctx)
     cfs__fdc_free(px->paths);
     cfs__fdc_free(px->files);
     close(px->root_fd);
+    close(px->mount_fd);
+    px_index_close(px);
     free(px);
 }
 
@@ -516,6 +580,24 @@ static int px_exec(void *ctx, struct cfs_vfs_op *op)
     }
 }
 
+/* GETATTR of an object whose fd and attributes are cached: no syscall, no blocking. */
+static int px_try_fast(void *ctx, struct cfs_vfs_op *op)
+{
+    struct px *px = ctx;
+    if (op->op != CFS_VOP_GETATTR || op->fh.len > CFS_FH_MAX)
+        return 0;
+    struct cfs__fdc_ent *e = cfs__fdc_get(px->paths, &op->fh, 1u + op->fh.len);
+    if (!e)
+        return 0;
+    bool hit = cfs__attr_get(px->id, e->ino, &op->attr);
+    cfs__fdc_put(px->paths, e);
+    if (!hit)
+        return 0;
+    op->has_attr = true;
+    op->status = 0;
+    return 1;
+}
+
 static void px_release(void *ctx, struct cfs_vfs_op *op)
 {
     (void)ctx;
@@ -531,4 +613,5 @@ const struct cfs__vfs_backend cfs__posix_backend = {
     .release = px_release,
     .probe = px_probe,
     .flush = px_flush,
+    .try_fast = px_try_fast,
 };

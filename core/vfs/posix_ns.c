@@ -36,7 +36,8 @@ static int open_child(int dirfd, const char *name)
 }
 
 /* The child `name` of dirfd as a handle + attributes, its fd kept in the cache. */
-static int child_handle(struct px *px, int dirfd, const char *name, struct cfs_vfs_op *op)
+static int child_handle(struct px *px, int dirfd, uint64_t dir_ino, const char *name,
+                        struct cfs_vfs_op *op)
 {
     int fd = open_child(dirfd, name), r;
     if (fd < 0)
@@ -49,6 +50,7 @@ static int child_handle(struct px *px, int dirfd, const char *name, struct cfs_v
         return r;
     }
     op->has_attr = true;
+    px_index_note(px, dir_ino, name, op->attr.fileid);
     cfs__fdc_put(px->paths,
                  cfs__fdc_add(px->paths, &op->out_fh, 1u + op->out_fh.len, fd, op->attr.fileid));
     return 0;
@@ -161,7 +163,7 @@ int px_create(struct px *px, struct cfs_vfs_op *op)
     }
     if (r < 0)
         goto out;
-    if ((r = child_handle(px, d->fd, op->name, op)) < 0)
+    if ((r = child_handle(px, d->fd, d->ino, op->name, op)) < 0)
         goto out;
     /* the umask may have cut the mode asked for: set it exactly */
     if (!existed && op->op != CFS_VOP_SYMLINK && (op->sattr.mask & CFS_SET_MODE) &&
@@ -277,8 +279,10 @@ int px_remove(struct px *px, struct cfs_vfs_op *op)
     else if (unlinkat(d->fd, op->name, op->op == CFS_VOP_RMDIR ? AT_REMOVEDIR : 0) < 0)
         r = -errno;
     cfs__cred_leave();
-    if (r == 0)
+    if (r == 0) {
         px_forget(px, st.st_ino, false);
+        px_index_forget(px, d->ino, op->name, st.st_ino);
+    }
     if (px_statx(px, d->fd, NULL, &op->dir_attr) == 0)
         op->has_dir_attr = true;
 out:
@@ -323,8 +327,11 @@ int px_rename(struct px *px, struct cfs_vfs_op *op)
     cfs__cred_leave();
     if (r == 0) {
         cfs__attr_forget(px->id, src.st_ino);
-        if (had_dst && dst.st_ino != src.st_ino)
+        if (had_dst && dst.st_ino != src.st_ino) {
             px_forget(px, dst.st_ino, false);
+            px_index_forget(px, b->ino, op->name2, dst.st_ino);
+        }
+        px_index_note(px, b->ino, op->name2, src.st_ino);
     }
     if (px_statx(px, a->fd, NULL, &op->dir_attr) == 0)
         op->has_dir_attr = true;

@@ -29,6 +29,8 @@ int px_file(struct px *px, const struct cfs_vfs_op *op, const struct cfs_fh *fh,
     struct cfs_attr a;
     int r, fd;
 
+    if (fh->len > CFS_FH_MAX)
+        return CFS_EBADHANDLE;
     cfs__export_map_cred(px->exp, op->cred, &c);
     uint64_t gh = 0xcbf29ce484222325ULL;
     for (uint32_t i = 0; i < c.ngroups; i++)
@@ -215,7 +217,7 @@ int px_read(struct px *px, struct cfs_vfs_op *op)
         goto out;
     }
     op->count = (uint64_t)n;
-    if (px_statx(px, f->fd, NULL, &op->attr) == 0)
+    if (cfs__attr_get(px->id, f->ino, &op->attr) || px_statx(px, f->fd, NULL, &op->attr) == 0)
         op->has_attr = true;
     op->eof = op->offset + (uint64_t)n >= op->attr.size;
 out:
@@ -239,9 +241,17 @@ int px_write(struct px *px, struct cfs_vfs_op *op)
     int flags = op->stable == CFS_FILE_SYNC ? RWF_SYNC : op->stable == CFS_DATA_SYNC ? RWF_DSYNC
                                                                                      : 0;
     struct iovec iov = { (void *)(uintptr_t)op->wbuf, op->length };
+    /* setuid/setgid bits are dropped by a write of a caller without CAP_FSETID: write
+     * as the caller then (the fd itself was opened as the caller already) */
+    bool cred = op->has_pre && (op->pre.mode & (S_ISUID | S_ISGID));
+    if (cred && (r = px_cred_enter(px, op)) < 0)
+        goto out;
     ssize_t n = pwritev2(f->fd, &iov, 1, (off_t)op->offset, flags);
-    if (n < 0) {
+    if (n < 0)
         r = -errno;
+    if (cred)
+        cfs__cred_leave();
+    if (r < 0) {
         cfs__attr_forget(px->id, f->ino);
         goto out;
     }

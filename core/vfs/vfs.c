@@ -12,27 +12,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "core.h"
+#include "metrics.h"
 #include "backend.h"
-
-/* The work pool lives in core/loop.c; until it is linked, submit answers -ENOSYS. */
-#pragma weak cfs__work_submit
-#pragma weak cfs__vlog
 
 void cfs__vfs_log(int level, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    if (cfs__vlog) {
-        cfs__vlog(level, "vfs", fmt, ap);
-    } else {
-        fputs("vfs: ", stderr);
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
-    }
+    cfs__vlog(level, "vfs", fmt, ap);
     va_end(ap);
 }
 
@@ -56,11 +48,65 @@ static struct cfs_export *exports;  /* live */
 static struct cfs_export *retired;  /* removed; freed at shutdown (ops may hold them) */
 static bool inited;
 static uint8_t fh_key[16];
+static char *state_path;
 static uint8_t write_verf[CFS_VERF_SIZE];
 
 static _Atomic uint64_t op_counts[CFS_VOP__COUNT];
 static _Atomic uint64_t op_errors;
 _Atomic uint64_t cfs__vfs_fd_hits, cfs__vfs_fd_misses, cfs__vfs_fd_entries;
+cfs_series *cfs__vfs_m_attr_hit, *cfs__vfs_m_attr_miss, *cfs__vfs_m_fd_hit, *cfs__vfs_m_fd_miss;
+static cfs_series *m_ops[CFS_VOP__COUNT], *m_errs[CFS_VOP__COUNT];
+
+static const char *const op_names[CFS_VOP__COUNT] = {
+    [0] = "invalid", [CFS_VOP_LOOKUP] = "lookup", [CFS_VOP_GETATTR] = "getattr",
+    [CFS_VOP_SETATTR] = "setattr", [CFS_VOP_ACCESS] = "access", [CFS_VOP_READ] = "read",
+    [CFS_VOP_WRITE] = "write", [CFS_VOP_COMMIT] = "commit", [CFS_VOP_CREATE] = "create",
+    [CFS_VOP_MKDIR] = "mkdir", [CFS_VOP_MKNOD] = "mknod", [CFS_VOP_SYMLINK] = "symlink",
+    [CFS_VOP_READLINK] = "readlink", [CFS_VOP_LINK] = "link", [CFS_VOP_UNLINK] = "unlink",
+    [CFS_VOP_RMDIR] = "rmdir", [CFS_VOP_RENAME] = "rename", [CFS_VOP_READDIR] = "readdir",
+    [CFS_VOP_STATFS] = "statfs", [CFS_VOP_GETXATTR] = "getxattr",
+    [CFS_VOP_SETXATTR] = "setxattr", [CFS_VOP_LISTXATTR] = "listxattr",
+    [CFS_VOP_REMOVEXATTR] = "removexattr", [CFS_VOP_FALLOCATE] = "fallocate",
+    [CFS_VOP_SEEK] = "seek", [CFS_VOP_COPY] = "copy", [CFS_VOP_CLONE] = "clone",
+    [CFS_VOP_LOOKUP_PATH] = "lookup_path", [CFS_VOP_OPENFD] = "openfd",
+};
+
+const char *cfs__vfs_op_name(int op)
+{
+    return op > 0 && op < CFS_VOP__COUNT && op_names[op] ? op_names[op] : "invalid";
+}
+
+/* Prometheus families: ops and errors per opcode, cache hits and misses. */
+static void metrics_register(void)
+{
+    static const char *const op_label[] = { "op", NULL };
+    static const char *const cache_label[] = { "cache", NULL };
+    const struct cfs_metric_desc ops = { sizeof(ops), CFS_METRIC_COUNTER, "cfs_vfs_ops_total",
+                                         "VFS calls by operation", op_label, NULL, 0 };
+    const struct cfs_metric_desc errs = { sizeof(errs), CFS_METRIC_COUNTER,
+                                          "cfs_vfs_errors_total",
+                                          "VFS calls that failed, by operation", op_label,
+                                          NULL, 0 };
+    const struct cfs_metric_desc hits = { sizeof(hits), CFS_METRIC_COUNTER,
+                                          "cfs_vfs_cache_hits_total",
+                                          "VFS cache hits (attr: attributes, fd: open fds)",
+                                          cache_label, NULL, 0 };
+    const struct cfs_metric_desc miss = { sizeof(miss), CFS_METRIC_COUNTER,
+                                          "cfs_vfs_cache_misses_total", "VFS cache misses",
+                                          cache_label, NULL, 0 };
+    cfs_metric *mo = cfs__metric_register(&ops), *me = cfs__metric_register(&errs);
+    cfs_metric *mh = cfs__metric_register(&hits), *mm = cfs__metric_register(&miss);
+    for (int i = 1; i < CFS_VOP__COUNT; i++) {
+        const char *v[] = { op_names[i] };
+        m_ops[i] = cfs__metric_series(mo, v);
+        m_errs[i] = cfs__metric_series(me, v);
+    }
+    const char *attr[] = { "attr" }, *fd[] = { "fd" };
+    cfs__vfs_m_attr_hit = cfs__metric_series(mh, attr);
+    cfs__vfs_m_attr_miss = cfs__metric_series(mm, attr);
+    cfs__vfs_m_fd_hit = cfs__metric_series(mh, fd);
+    cfs__vfs_m_fd_miss = cfs__metric_series(mm, fd);
+}
 
 /* ---- SipHash-2-4 (Aumasson & Bernstein), 64-bit output ---- */
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
@@ -208,6 +254,18 @@ int cfs__vfs_init(const char *state_dir)
         return r;
     if (getrandom(write_verf, sizeof(write_verf), 0) != (ssize_t)sizeof(write_verf))
         return -EIO;
+    /* the fd caches keep up to 2 x fd_max fds per export: lift the soft fd limit */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            cfs__vfs_log(CFS_LOG_WARN, "cannot raise RLIMIT_NOFILE: %s", strerror(errno));
+    }
+    free(state_path);
+    state_path = state_dir && *state_dir ? strdup(state_dir) : NULL;
+    if (state_dir && *state_dir && !state_path)
+        return -ENOMEM;
+    metrics_register();
     inited = true;
     return 0;
 }
@@ -237,6 +295,8 @@ void cfs__vfs_shutdown(void)
         }
     }
     cfs__attr_fini();
+    free(state_path);
+    state_path = NULL;
     inited = false;
 }
 
@@ -364,6 +424,7 @@ static cfs_export *export_from_fh(const struct cfs_fh *fh)
 }
 
 uint32_t cfs__vfs_export_id(cfs_export *exp) { return exp->id; }
+const char *cfs__vfs_state_dir(void) { return state_path; }
 const struct cfs__export_opts *cfs__export_opts(cfs_export *exp) { return &exp->opts; }
 void *cfs__export_ctx(cfs_export *exp) { return exp->ctx; }
 const struct cfs__vfs_backend *cfs__export_backend(cfs_export *exp) { return exp->be; }
@@ -431,6 +492,7 @@ static int vfs_call(struct cfs_vfs_op *op)
         goto out;
     }
     atomic_fetch_add_explicit(&op_counts[op->op], 1, memory_order_relaxed);
+    cfs__counter_add(m_ops[op->op], 1);
     if (!op->exp)
         op->exp = export_from_fh(&op->fh);
     if (!op->exp) {
@@ -447,8 +509,11 @@ static int vfs_call(struct cfs_vfs_op *op)
     }
     r = op->exp->be->exec(op->exp->ctx, op);
 out:
-    if (r < 0)
+    if (r < 0) {
         atomic_fetch_add_explicit(&op_errors, 1, memory_order_relaxed);
+        if (op && op->op > 0 && op->op < CFS_VOP__COUNT)
+            cfs__counter_add(m_errs[op->op], 1);
+    }
     if (op)
         op->status = r;
     return r;
@@ -480,14 +545,40 @@ static void submit_done(void *arg, int status)
     done(op, op->priv[2]);
 }
 
+static void fast_done(void *arg)
+{
+    struct cfs_vfs_op *op = arg;
+    cfs_vfs_done_fn done = (cfs_vfs_done_fn)op->priv[1];
+    done(op, op->priv[2]);
+}
+
+/*
+ * Submitted from the loop it completes on: an op the backend can answer from its caches
+ * (a getattr of a cached object) skips the pool and completes on the next loop turn.
+ */
+static bool submit_fast(cfs_loop *loop, struct cfs_vfs_op *op)
+{
+    if (op->op != CFS_VOP_GETATTR || !op->cred || !op->exp ||
+        op->exp->magic != EXPORT_MAGIC || !op->exp->be->try_fast ||
+        cfs__loop_current() != loop)
+        return false;
+    op->fd = -1;
+    op->priv[0] = NULL;
+    if (op->exp->be->try_fast(op->exp->ctx, op) != 1)
+        return false;
+    atomic_fetch_add_explicit(&op_counts[op->op], 1, memory_order_relaxed);
+    cfs__counter_add(m_ops[op->op], 1);
+    return cfs__loop_post(loop, fast_done, op) == 0;
+}
+
 static int vfs_submit(cfs_loop *loop, struct cfs_vfs_op *op, cfs_vfs_done_fn done, void *arg)
 {
-    if (!op || op->size < sizeof(*op) || !done)
+    if (!op || op->size < sizeof(*op) || !done || !loop)
         return -EINVAL;
-    if (!cfs__work_submit)
-        return -ENOSYS;
     op->priv[1] = (void *)done;
     op->priv[2] = arg;
+    if (submit_fast(loop, op))
+        return 0;
     return cfs__work_submit(loop, submit_work, submit_done, op);
 }
 

@@ -6,6 +6,7 @@
  * datagram per call, answered as soon as each call completes.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -180,6 +181,7 @@ void nfs3_close_loop_conns(void *arg)
     if (i <= 0)
         while (s->udp_conns)
             conn_close(s->udp_conns);
+    atomic_fetch_sub(&s->posts_pending, 1); /* last touch of s by this call */
 }
 
 /* ---- sending ---- */
@@ -252,11 +254,31 @@ static bool output_full(struct nfs3_conn *c)
     return c->bev && evbuffer_get_length(bufferevent_get_output(c->bev)) > NFS3_OUT_HIGH;
 }
 
+/* After EOF or a stream error: close once the replies already due are written. */
+static void check_close(struct nfs3_conn *c)
+{
+    if (!c->eof_pending || c->closing || c->head != NULL)
+        return;
+    if (c->bev && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+        return; /* write_cb comes back when it is written */
+    conn_close(c);
+}
+
+static void shutdown_read(struct nfs3_conn *c)
+{
+    c->eof_pending = true;
+    if (c->bev) {
+        bufferevent_disable(c->bev, EV_READ);
+        evbuffer_drain(bufferevent_get_input(c->bev),
+                       evbuffer_get_length(bufferevent_get_input(c->bev)));
+    }
+}
+
 static void maybe_resume(struct nfs3_conn *c)
 {
     const struct nfs3_conf *cf = nfs3_conf_get(c->srv);
 
-    if (!c->paused || c->closing || c->bev == NULL)
+    if (!c->paused || c->closing || c->eof_pending || c->bev == NULL)
         return;
     if (c->inflight >= (unsigned)cf->max_inflight || output_full(c))
         return;
@@ -322,7 +344,10 @@ void nfs3_req_finish(struct nfs3_req *r)
         return;
     }
     flush(c);
-    maybe_resume(c);
+    if (c->eof_pending && !c->in_input)
+        check_close(c);
+    else
+        maybe_resume(c);
 }
 
 /* ---- one call ---- */
@@ -354,7 +379,7 @@ static void handle_record(struct nfs3_conn *c, uint8_t *rec, size_t len,
     r->rec = rec;
     r->rec_len = len;
     r->metric = -1;
-    r->t0_us = s->api->now_ms() * 1000u;
+    r->t0_us = nfs3_now_us();
     if (from && fromlen <= sizeof(r->peer)) {
         memcpy(&r->peer, from, fromlen);
         r->peerlen = fromlen;
@@ -459,7 +484,7 @@ static void process_input(struct nfs3_conn *c)
     if (c->in_input)
         return; /* a synchronous reply inside the loop below: it continues anyway */
     c->in_input = true;
-    while (!c->closing && c->bev) {
+    while (!c->closing && !c->eof_pending && c->bev) {
         struct evbuffer *in = bufferevent_get_input(c->bev);
         struct evbuffer_iovec v[8];
         size_t used = 0;
@@ -482,8 +507,7 @@ static void process_input(struct nfs3_conn *c)
                 c->srv->api->log(CFS_LOG_NOTICE, NFS3_TAG,
                                  "%s: record larger than max_record %lld: closing",
                                  c->peer_str, (long long)cf->max_record);
-                evbuffer_drain(in, used);
-                conn_close(c);
+                shutdown_read(c);
                 goto out;
             }
             used += (size_t)k;
@@ -496,7 +520,7 @@ static void process_input(struct nfs3_conn *c)
             uint8_t *rec = cfs_rpc_rm_take(&c->rm, &len);
 
             if (rec == NULL) {
-                conn_close(c);
+                shutdown_read(c);
                 break;
             }
             handle_record(c, rec, len, NULL, 0);
@@ -509,6 +533,10 @@ out:
     if (c->closing) {
         if (c->head == NULL)
             conn_free(c);
+        return;
+    }
+    if (c->eof_pending) {
+        check_close(c);
         return;
     }
     /* Replies completed synchronously above may allow more input now. */
@@ -527,7 +555,10 @@ static void write_cb(struct bufferevent *bev, void *arg)
     struct nfs3_conn *c = arg;
 
     (void)bev;
-    maybe_resume(c);
+    if (c->eof_pending)
+        check_close(c);
+    else
+        maybe_resume(c);
 }
 
 static void event_cb(struct bufferevent *bev, short what, void *arg)
@@ -535,8 +566,13 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
     struct nfs3_conn *c = arg;
 
     (void)bev;
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+    if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
         conn_close(c);
+    } else if (what & BEV_EVENT_EOF) {
+        /* The client finished sending: answer what it asked, then close. */
+        shutdown_read(c);
+        check_close(c);
+    }
 }
 
 static void format_peer(struct nfs3_conn *c)

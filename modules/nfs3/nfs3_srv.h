@@ -47,6 +47,7 @@ struct nfs3_srv {
     cfs_rpc_drc *drc;
     atomic_bool draining;
     atomic_int live_conns;
+    atomic_int posts_pending;      /* close-all calls posted to loops by stop */
     int nloops;
     struct nfs3_conn **loop_conns; /* per loop: list of its connections */
     struct nfs3_conn *udp_conns;   /* UDP pseudo-connections (loop 0) */
@@ -106,6 +107,7 @@ struct nfs3_conn {
     unsigned inflight;          /* requests not yet answered */
     bool closing, paused;
     bool in_input;              /* inside process_input: defer freeing */
+    bool eof_pending;           /* close once every reply is written */
     struct nfs3_conn *next, *prev;
 };
 
@@ -135,5 +137,6 @@ void nfs3_rpcbind_register(struct nfs3_srv *s, bool set);
 
 /* ---- nfs3_mod.c ---- */
 void nfs3_metrics_done(struct nfs3_req *r);
+uint64_t nfs3_now_us(void);
 
 #endif

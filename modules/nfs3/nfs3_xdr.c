@@ -100,7 +100,6 @@ static void dec_sattr(struct cfs_xdr *x, struct cfs_sattr *s)
 int nfs3_decode_args(uint32_t proc, const uint8_t *p, size_t len, struct nfs3_args *a)
 {
     struct cfs_xdr x;
-    uint32_t u;
 
     cfs_xdr_dec_init(&x, p, len);
     a->data = NULL;
@@ -202,7 +201,6 @@ int nfs3_decode_args(uint32_t proc, const uint8_t *p, size_t len, struct nfs3_ar
     default:
         return -EINVAL;
     }
-    (void)u;
     /* Bytes after the arguments are garbage too. */
     if (x.err == 0 && cfs_xdr_remaining(&x) != 0)
         return -EBADMSG;

@@ -77,7 +77,8 @@ sleep 1
 h=$(http_get "http://127.0.0.1:$admin_port/health")
 check "valid reload moves to generation 2" sh -c "echo '$h' | grep -q '\"generation\":2'"
 check "successful reload is counted" sh -c "curl -s http://127.0.0.1:$admin_port/metrics | grep -q 'cfs_config_reloads_total{result=\"success\"} 1'"
-check "log level change applied (info lines appear)" grep -q " info " "$T_TMP/gw.log"
+check "log level change logged" grep -q "log level now info" "$T_TMP/gw.log"
+check "log level change applied (info lines appear)" grep -q " info   \[gateway\] generation 2" "$T_TMP/gw.log"
 
 # --- SIGTERM: clean exit
 stop_gw

@@ -11,6 +11,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +40,20 @@ static const struct cfs_directive rl_directives[] = {
     CFS_DIRECTIVES_END
 };
 
+struct rl_state;
+struct rl_conn {
+    struct rl_conn *next, *prev;
+    struct bufferevent *bev;
+    cfs_loop *loop;
+    struct rl_state *s;
+};
+
 struct rl_state {
     const struct cfs_host_api *api;
+    pthread_mutex_t lock;
+    struct rl_conn conns;   /* list head: every open connection */
+    pthread_cond_t cond;
+    int pending;            /* loops still closing connections at stop */
     struct rl_conf *conf; /* current */
     cfs_listener *l;
     char trace[512];
@@ -69,6 +82,9 @@ static int rl_init(const struct cfs_host_api *api, void **state)
     if (!s)
         return CFS_ENOMEM;
     s->api = api;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    s->conns.next = s->conns.prev = &s->conns;
     *state = s;
     return 0;
 }
@@ -111,7 +127,8 @@ static void rl_conf_free(void *state, void *conf)
 
 static void on_read(struct bufferevent *bev, void *arg)
 {
-    struct rl_state *s = arg;
+    struct rl_conn *c = arg;
+    struct rl_state *s = c->s;
     struct evbuffer *in = bufferevent_get_input(bev);
     char *line;
 
@@ -125,30 +142,92 @@ static void on_read(struct bufferevent *bev, void *arg)
     }
 }
 
+static void conn_close(struct rl_conn *c)
+{
+    struct rl_state *s = c->s;
+
+    pthread_mutex_lock(&s->lock);
+    c->prev->next = c->next;
+    c->next->prev = c->prev;
+    pthread_mutex_unlock(&s->lock);
+    bufferevent_free(c->bev);
+    s->api->conn_closed(RL_NAME);
+    free(c);
+}
+
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
-    struct rl_state *s = arg;
-
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        s->api->conn_closed(RL_NAME);
-        bufferevent_free(bev);
-    }
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        conn_close(arg);
 }
 
 static void on_accept(cfs_loop *loop, int fd, const struct sockaddr *peer, socklen_t len,
                       void *arg)
 {
     struct rl_state *s = arg;
-    struct bufferevent *bev =
-        bufferevent_socket_new(s->api->loop_base(loop), fd, BEV_OPT_CLOSE_ON_FREE);
+    struct rl_conn *c = calloc(1, sizeof(*c));
 
-    if (!bev) {
+    if (!c || !(c->bev = bufferevent_socket_new(s->api->loop_base(loop), fd,
+                                                BEV_OPT_CLOSE_ON_FREE))) {
+        free(c);
         close(fd);
         return;
     }
+    c->loop = loop;
+    c->s = s;
+    pthread_mutex_lock(&s->lock);
+    c->next = s->conns.next;
+    c->prev = &s->conns;
+    s->conns.next->prev = c;
+    s->conns.next = c;
+    pthread_mutex_unlock(&s->lock);
     s->api->conn_opened(RL_NAME);
-    bufferevent_setcb(bev, on_read, NULL, on_event, s);
-    bufferevent_enable(bev, EV_READ);
+    bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+    bufferevent_enable(c->bev, EV_READ);
+}
+
+/* On one loop: close the connections living there; the last loop wakes stop(). */
+static void close_on_loop(void *arg)
+{
+    struct rl_state *s = arg;
+    cfs_loop *me = s->api->loop_current();
+
+    for (;;) {
+        struct rl_conn *c, *found = NULL;
+        pthread_mutex_lock(&s->lock);
+        for (c = s->conns.next; c != &s->conns; c = c->next)
+            if (c->loop == me) {
+                found = c;
+                break;
+            }
+        pthread_mutex_unlock(&s->lock);
+        if (!found)
+            break;
+        conn_close(found);
+    }
+    pthread_mutex_lock(&s->lock);
+    if (--s->pending == 0)
+        pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void close_all(struct rl_state *s)
+{
+    int n = s->api->loop_count();
+
+    pthread_mutex_lock(&s->lock);
+    s->pending = n;
+    pthread_mutex_unlock(&s->lock);
+    for (int i = 0; i < n; i++)
+        if (s->api->loop_post(s->api->loop_get(i), close_on_loop, s) != 0) {
+            pthread_mutex_lock(&s->lock);
+            s->pending--;
+            pthread_mutex_unlock(&s->lock);
+        }
+    pthread_mutex_lock(&s->lock);
+    while (s->pending > 0)
+        pthread_cond_wait(&s->cond, &s->lock);
+    pthread_mutex_unlock(&s->lock);
 }
 
 static int open_listener(struct rl_state *s, struct rl_conf *c)
@@ -213,6 +292,7 @@ static void rl_stop(void *state)
     s->api->listener_close(s->l);
     s->l = NULL;
     s->conf = NULL;
+    close_all(s); /* no callback of ours may run after stop */
 }
 
 static void rl_fini(void *state)

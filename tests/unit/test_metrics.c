@@ -54,13 +54,16 @@ static void test_exact_text(void **state)
                           NULL, 0);
     cfs_metric *conns = reg(CFS_METRIC_GAUGE, "cfs_test_conns", "Open connections.", NULL,
                             NULL, 0);
-    cfs_metric *unused = reg(CFS_METRIC_GAUGE, "cfs_test_unused", "No series.", NULL, NULL, 0);
+    static const char *const one[] = {"x", NULL};
+    cfs_metric *unused = reg(CFS_METRIC_GAUGE, "cfs_test_unused", "No series.", one, NULL, 0);
+    cfs_metric *zero = reg(CFS_METRIC_COUNTER, "cfs_test_zero_total", "Zero.", NULL, NULL, 0);
     const char *v1[] = {"write", "err"}, *v2[] = {"read", "ok"};
     char *out;
 
     assert_non_null(ops);
     assert_non_null(conns);
     assert_non_null(unused);
+    assert_non_null(zero);
     cfs__counter_add(cfs__metric_series(ops, v1), 1.5);
     cfs__counter_add(cfs__metric_series(ops, v2), 1);
     cfs__counter_add(cfs__metric_series(ops, v2), 2);
@@ -76,7 +79,10 @@ static void test_exact_text(void **state)
                         "# HELP cfs_test_ops_total Operations.\n"
                         "# TYPE cfs_test_ops_total counter\n"
                         "cfs_test_ops_total{op=\"read\",status=\"ok\"} 3\n"
-                        "cfs_test_ops_total{op=\"write\",status=\"err\"} 1.5\n");
+                        "cfs_test_ops_total{op=\"write\",status=\"err\"} 1.5\n"
+                        "# HELP cfs_test_zero_total Zero.\n"
+                        "# TYPE cfs_test_zero_total counter\n"
+                        "cfs_test_zero_total 0\n");
     free(out);
 }
 
@@ -117,8 +123,12 @@ static void test_escaping(void **state)
     const char *v2[] = {"bad\xff\x01utf8 caf\xc3\xa9"};
     char *out;
 
+    const char *v3[] = {"bad\xfe\x02utf8 caf\xc3\xa9"}; /* renders like v2 */
     cfs__counter_add(cfs__metric_series(m, v1), 1);
-    cfs__counter_add(cfs__metric_series(m, v2), 2);
+    cfs__counter_add(cfs__metric_series(m, v2), 1);
+    assert_ptr_equal(cfs__metric_series(m, v2), cfs__metric_series(m, v2));
+    assert_ptr_equal(cfs__metric_series(m, v2), cfs__metric_series(m, v3));
+    cfs__counter_add(cfs__metric_series(m, v3), 1);
     out = render();
     assert_string_equal(out,
                         "# HELP cfs_esc_total Back\\\\slash and\\nnewline \"q\".\n"

@@ -72,6 +72,7 @@ static int setup(void **state)
 {
     const char *mods = CFS_RELOAD_MODULE_DIR;
 
+    trace_pos = 0;
     snprintf(dir, sizeof(dir), "/tmp/cfs-test-reload-XXXXXX");
     assert_non_null(mkdtemp(dir));
     snprintf(tracefile, sizeof(tracefile), "%s/trace", dir);
