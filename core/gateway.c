@@ -620,15 +620,19 @@ void cfs__gateway_stop(void)
         inst_destroy(G.inst[i]);
     }
     G.ninst = 0;
+    cfs__config_free(G.conf);
+    G.conf = NULL;
+    free_names(G.only);
+    G.only = NULL;
+}
+
+void cfs__gateway_fini(void)
+{
     if (G.vfs_up) {
         cfs__health_unregister("namespace");
         cfs__vfs_shutdown();
         G.vfs_up = false;
     }
-    cfs__config_free(G.conf);
-    G.conf = NULL;
-    free_names(G.only);
-    G.only = NULL;
 }
 
 unsigned cfs__gateway_generation(void)

@@ -36,6 +36,8 @@ int cfs__gateway_start(struct cfs__config *conf, const struct cfs__gateway_opts 
 int cfs__gateway_reload(struct cfs__config *conf);
 /* Drain and stop every module (reverse start order), free the generation. */
 void cfs__gateway_stop(void);
+/* Release the namespace; after the worker loops and pool are stopped. */
+void cfs__gateway_fini(void);
 
 unsigned cfs__gateway_generation(void);
 const struct cfs__config *cfs__gateway_config(void);

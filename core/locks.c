@@ -99,7 +99,8 @@ enum { K_RANGE, K_SHARE, K_LEASE, K__N };
 
 static struct {
     struct bucket b[NBUCKETS];
-    struct cfs__locks_conf conf;
+    _Atomic uint64_t break_timeout_ms; /* configuration: may change on reload */
+    atomic_size_t max_entries;
     bool inited;
     atomic_size_t n[K__N];
     atomic_size_t nobjects, nbreaking;
@@ -213,7 +214,7 @@ static bool table_full(size_t extra)
     size_t total = atomic_load(&g.n[K_RANGE]) + atomic_load(&g.n[K_SHARE]) +
                    atomic_load(&g.n[K_LEASE]);
 
-    return total + extra > g.conf.max_entries;
+    return total + extra > atomic_load(&g.max_entries);
 }
 
 /* ---- objects and buckets ---------------------------------------------------------- */
@@ -763,7 +764,7 @@ static void force_overdue(struct obj *o, uint64_t now, struct deferred *d)
         any = true;
         cfs__counter_add(g.m_revoked, 1);
         cfs__log(CFS_LOG_WARN, "locks", "lease %llu: break not acknowledged in %llu ms, %s",
-                 (unsigned long long)l->id, (unsigned long long)g.conf.break_timeout_ms,
+                 (unsigned long long)l->id, (unsigned long long)atomic_load(&g.break_timeout_ms),
                  (l->flags & CFS_LEASE_F_RECALL) ? "revoked" : "forced");
         defer_notice(d, l, l->state, l->break_to, CFS_LEASE_BREAK_REVOKED);
         if (l->flags & CFS_LEASE_F_RECALL) {
@@ -1022,7 +1023,7 @@ static int api_break_leases(const struct cfs_lock_key *key, const struct cfs_loc
         defer_notice(&d, l, l->state, to, CFS_LEASE_BREAK_ACK_REQUIRED);
         l->breaking = true;
         l->break_to = to;
-        l->deadline = now + g.conf.break_timeout_ms;
+        l->deadline = now + atomic_load(&g.break_timeout_ms);
         atomic_fetch_add(&g.nbreaking, 1);
         pending = true;
         i++;
@@ -1186,13 +1187,10 @@ int cfs__locks_init(const struct cfs__locks_conf *conf)
     cfs_metric *m;
 
     pthread_once(&g_once, once_init);
-    memset(&g.conf, 0, sizeof(g.conf));
-    if (conf != NULL)
-        g.conf = *conf;
-    if (g.conf.break_timeout_ms == 0)
-        g.conf.break_timeout_ms = 35000;
-    if (g.conf.max_entries == 0)
-        g.conf.max_entries = 1000000;
+    atomic_store(&g.break_timeout_ms,
+                 conf != NULL && conf->break_timeout_ms ? conf->break_timeout_ms : 35000);
+    atomic_store(&g.max_entries,
+                 conf != NULL && conf->max_entries ? conf->max_entries : 1000000);
     if (g.inited)
         return 0;
     m = cfs__metric_register(&d_held);

@@ -433,6 +433,7 @@ out:
     cfs__admin_stop();
     cfs__listen_close_all();
     cfs__loops_stop();
+    cfs__gateway_fini();
     for (int i = 0; i < 3; i++)
         if (sigs[i])
             event_free(sigs[i]);

@@ -44,6 +44,45 @@ enum mnt3_proc {
 /* Handler tags in the dispatch table: NFS procs as is, MOUNT procs offset. */
 #define NFS3_H_MNT_BASE 100
 
+/* NLM version 4 (XNFS / RFC 1813 appendix II) and NSM version 1 */
+#define NLM_PROG 100021u
+#define NLM4_VERS 4u
+#define NSM_PROG 100024u
+#define NSM_VERS 1u
+enum nlm4_proc {
+    NLM4_NULL = 0, NLM4_TEST = 1, NLM4_LOCK = 2, NLM4_CANCEL = 3, NLM4_UNLOCK = 4,
+    NLM4_GRANTED = 5, NLM4_SHARE = 20, NLM4_UNSHARE = 21, NLM4_NM_LOCK = 22,
+    NLM4_FREE_ALL = 23, NLM4_NPROCS = 24
+};
+enum nlm4_stat {
+    NLM4_GRANTED_OK = 0, NLM4_DENIED = 1, NLM4_DENIED_NOLOCKS = 2, NLM4_BLOCKED = 3,
+    NLM4_DENIED_GRACE_PERIOD = 4, NLM4_DEADLCK = 5, NLM4_ROFS = 6, NLM4_STALE_FH = 7,
+    NLM4_FBIG = 8, NLM4_FAILED = 9,
+};
+enum nsm_proc {
+    NSM_NULL = 0, NSM_STAT = 1, NSM_MON = 2, NSM_UNMON = 3, NSM_UNMON_ALL = 4,
+    NSM_SIMU_CRASH = 5, NSM_NOTIFY = 6, NSM_NPROCS = 7
+};
+#define NLM_MAXSTR 1024u
+#define NLM_MAXNETOBJ 1024u
+#define NFS3_H_NLM_BASE 200
+#define NFS3_H_NSM_BASE 300
+
+/* NLM4 and NSM arguments (into the record where marked "ref"). */
+struct nlm4_args {
+    const uint8_t *cookie;       /* ref */
+    uint32_t cookie_len;
+    bool block, exclusive, reclaim;
+    int32_t state;
+    char caller[NLM_MAXSTR + 1]; /* caller_name; NSM mon_name / my_name */
+    struct cfs_fh fh;
+    bool fh_too_long;            /* a netobj handle longer than 64 bytes: STALE_FH */
+    const uint8_t *oh;           /* ref: the owner handle */
+    uint32_t oh_len;
+    int32_t svid;
+    uint64_t offset, len;
+};
+
 enum nfs3_ftype { NF3REG = 1, NF3DIR, NF3BLK, NF3CHR, NF3LNK, NF3SOCK, NF3FIFO };
 
 #define ACCESS3_READ 0x01u
@@ -90,12 +129,16 @@ struct nfs3_args {
     uint32_t dircount, maxcount;
     uint32_t ftype;                /* MKNOD */
     uint32_t rdev_major, rdev_minor;
+    struct nlm4_args nlm;
 };
 
 /* Decode the arguments of NFSv3 procedure `proc`: 0 or -EBADMSG (GARBAGE_ARGS). */
 int nfs3_decode_args(uint32_t proc, const uint8_t *p, size_t len, struct nfs3_args *a);
 /* Decode the arguments of MOUNTv3 procedure `proc`. */
 int mnt3_decode_args(uint32_t proc, const uint8_t *p, size_t len, struct nfs3_args *a);
+/* NLM4 and NSM procedures (a->nlm). */
+int nlm4_decode_args(uint32_t proc, const uint8_t *p, size_t len, struct nfs3_args *a);
+int nsm_decode_args(uint32_t proc, const uint8_t *p, size_t len, struct nfs3_args *a);
 
 /* ---- result encoders ---- */
 void nfs3_enc_fattr(struct cfs_xdr *x, const struct cfs_attr *a);

@@ -227,6 +227,122 @@ int mnt3_decode_args(uint32_t proc, const uint8_t *p, size_t len, struct nfs3_ar
     return x.err ? -EBADMSG : 0;
 }
 
+/* ---- NLM4 / NSM ---- */
+
+static void dec_nlm4_lock(struct cfs_xdr *x, struct nlm4_args *n)
+{
+    const uint8_t *fh;
+    uint32_t fhlen = 0;
+
+    cfs_xdr_dec_string(x, n->caller, sizeof(n->caller), NLM_MAXSTR);
+    memset(&n->fh, 0, sizeof(n->fh));
+    n->fh_too_long = false;
+    if (cfs_xdr_dec_opaque_ref(x, &fh, &fhlen, NLM_MAXNETOBJ) == 0) {
+        if (fhlen > CFS_FH_MAX) {
+            n->fh_too_long = true;
+        } else {
+            memcpy(n->fh.data, fh, fhlen);
+            n->fh.len = (uint8_t)fhlen;
+        }
+    }
+    cfs_xdr_dec_opaque_ref(x, &n->oh, &n->oh_len, NLM_MAXNETOBJ);
+    cfs_xdr_dec_i32(x, &n->svid);
+    cfs_xdr_dec_u64(x, &n->offset);
+    cfs_xdr_dec_u64(x, &n->len);
+}
+
+int nlm4_decode_args(uint32_t proc, const uint8_t *p, size_t len, struct nfs3_args *a)
+{
+    struct nlm4_args *n = &a->nlm;
+    struct cfs_xdr x;
+
+    cfs_xdr_dec_init(&x, p, len);
+    n->cookie = n->oh = NULL;
+    n->cookie_len = n->oh_len = 0;
+    n->block = n->exclusive = n->reclaim = false;
+    n->state = 0;
+    n->caller[0] = '\0';
+    switch (proc) {
+    case NLM4_NULL:
+        break;
+    case NLM4_TEST:
+        cfs_xdr_dec_opaque_ref(&x, &n->cookie, &n->cookie_len, NLM_MAXNETOBJ);
+        cfs_xdr_dec_bool(&x, &n->exclusive);
+        dec_nlm4_lock(&x, n);
+        break;
+    case NLM4_LOCK: case NLM4_NM_LOCK:
+        cfs_xdr_dec_opaque_ref(&x, &n->cookie, &n->cookie_len, NLM_MAXNETOBJ);
+        cfs_xdr_dec_bool(&x, &n->block);
+        cfs_xdr_dec_bool(&x, &n->exclusive);
+        dec_nlm4_lock(&x, n);
+        cfs_xdr_dec_bool(&x, &n->reclaim);
+        cfs_xdr_dec_i32(&x, &n->state);
+        break;
+    case NLM4_CANCEL:
+        cfs_xdr_dec_opaque_ref(&x, &n->cookie, &n->cookie_len, NLM_MAXNETOBJ);
+        cfs_xdr_dec_bool(&x, &n->block);
+        cfs_xdr_dec_bool(&x, &n->exclusive);
+        dec_nlm4_lock(&x, n);
+        break;
+    case NLM4_UNLOCK:
+        cfs_xdr_dec_opaque_ref(&x, &n->cookie, &n->cookie_len, NLM_MAXNETOBJ);
+        dec_nlm4_lock(&x, n);
+        break;
+    case NLM4_FREE_ALL:
+        cfs_xdr_dec_string(&x, n->caller, sizeof(n->caller), NLM_MAXSTR);
+        cfs_xdr_dec_i32(&x, &n->state);
+        break;
+    default:
+        return -EINVAL;
+    }
+    if (x.err == 0 && cfs_xdr_remaining(&x) != 0)
+        return -EBADMSG;
+    return x.err ? -EBADMSG : 0;
+}
+
+int nsm_decode_args(uint32_t proc, const uint8_t *p, size_t len, struct nfs3_args *a)
+{
+    struct nlm4_args *n = &a->nlm;
+    struct cfs_xdr x;
+    char my_name[NLM_MAXSTR + 1];
+    uint32_t u;
+
+    cfs_xdr_dec_init(&x, p, len);
+    n->caller[0] = '\0';
+    n->state = 0;
+    switch (proc) {
+    case NSM_NULL: case NSM_SIMU_CRASH:
+        break;
+    case NSM_STAT:
+        cfs_xdr_dec_string(&x, n->caller, sizeof(n->caller), NLM_MAXSTR);
+        break;
+    case NSM_MON: case NSM_UNMON:
+        cfs_xdr_dec_string(&x, n->caller, sizeof(n->caller), NLM_MAXSTR); /* mon_name */
+        cfs_xdr_dec_string(&x, my_name, sizeof(my_name), NLM_MAXSTR);
+        cfs_xdr_dec_u32(&x, &u);
+        cfs_xdr_dec_u32(&x, &u);
+        cfs_xdr_dec_u32(&x, &u);
+        if (proc == NSM_MON)
+            cfs_xdr_dec_skip(&x, 16); /* priv */
+        break;
+    case NSM_UNMON_ALL:
+        cfs_xdr_dec_string(&x, my_name, sizeof(my_name), NLM_MAXSTR);
+        cfs_xdr_dec_u32(&x, &u);
+        cfs_xdr_dec_u32(&x, &u);
+        cfs_xdr_dec_u32(&x, &u);
+        break;
+    case NSM_NOTIFY:
+        cfs_xdr_dec_string(&x, n->caller, sizeof(n->caller), NLM_MAXSTR);
+        cfs_xdr_dec_i32(&x, &n->state);
+        break;
+    default:
+        return -EINVAL;
+    }
+    if (x.err == 0 && cfs_xdr_remaining(&x) != 0)
+        return -EBADMSG;
+    return x.err ? -EBADMSG : 0;
+}
+
 /* ---- encoders ---- */
 
 static uint32_t ftype3(enum cfs_ftype t)

@@ -16,6 +16,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #define ALGO "AWS4-HMAC-SHA256"
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -188,8 +189,7 @@ static enum s3_err parse_header_auth(const char *a, size_t n, struct s3_sigv4 *s
     size_t al = sizeof(ALGO) - 1;
     if (n < al + 1 || memcmp(p, ALGO, al) != 0 || (p[al] != ' ' && p[al] != '\t')) {
         sv->detail = "unsupported authorization type (only AWS4-HMAC-SHA256 is accepted)";
-        return n >= 4 && memcmp(a, "AWS ", 4) == 0 ? S3E_AccessDenied
-                                                   : S3E_AuthorizationHeaderMalformed;
+        return S3E_AuthorizationHeaderMalformed;
     }
     p += al;
     bool have_c = false, have_h = false, have_s = false;
@@ -280,6 +280,45 @@ enum s3_err s3_sigv4_parse(const struct s3_reqview *rq, struct s3_sigv4 *sv)
     if (auth && q) {
         sv->detail = "only one auth mechanism allowed";
         return S3E_InvalidArgument;
+    }
+    if (auth && auth->vlen > 4 && memcmp(auth->val, "AWS ", 4) == 0) {
+        /* SigV2: "AWS AKID:base64(HMAC-SHA1)" */
+        const char *colon = memrchr(auth->val, ':', auth->vlen);
+        size_t sl = colon ? auth->vlen - (size_t)(colon + 1 - auth->val) : 0;
+        if (!colon || colon == auth->val + 4 || sl == 0 || sl >= sizeof(sv->signature) ||
+            copy_span(sv->access_key, sizeof(sv->access_key), auth->val + 4,
+                      (size_t)(colon - auth->val - 4)) < 0) {
+            sv->detail = "the Authorization header is malformed";
+            return S3E_AuthorizationHeaderMalformed;
+        }
+        memcpy(sv->signature, colon + 1, sl);
+        sv->signature[sl] = '\0';
+        sv->kind = S3_AUTH_V2_HEADER;
+        const struct s3_hdr *d = s3_hdr_find(rq->hdrs, rq->nhdrs, "x-amz-date");
+        if (!d)
+            d = s3_hdr_find(rq->hdrs, rq->nhdrs, "date");
+        if (!d || (s3_parse_http_date(d->val, d->vlen, &sv->t) < 0 &&
+                   s3_parse_amz_date(d->val, d->vlen, &sv->t) < 0))
+            goto baddate;
+        sv->payload = S3_PL_UNSIGNED;
+        return S3E_OK;
+    }
+    if (!auth && query_find(rq->query, rq->query_len, "AWSAccessKeyId", &vl) &&
+        query_find(rq->query, rq->query_len, "Signature", &vl)) {
+        char v[256];
+        uint64_t e;
+        sv->kind = S3_AUTH_V2_QUERY;
+        if (query_get(rq, "AWSAccessKeyId", sv->access_key, sizeof(sv->access_key)) != 0 ||
+            query_get(rq, "Signature", sv->signature, sizeof(sv->signature)) != 0 ||
+            query_get(rq, "Expires", v, sizeof(v)) != 0 || s3_parse_u64(v, strlen(v), &e) < 0 ||
+            e > INT64_MAX / 2) {
+            sv->detail = "query-string authentication requires AWSAccessKeyId, Signature and Expires";
+            return S3E_AccessDenied;
+        }
+        sv->expires = (int64_t)e;
+        sv->t = (int64_t)e;
+        sv->payload = S3_PL_UNSIGNED;
+        return S3E_OK;
     }
     if (auth) {
         sv->kind = S3_AUTH_HEADER;
@@ -520,12 +559,166 @@ void s3_sigv4_sign(const uint8_t key[32], const char *sts, size_t len, char sig[
     s3_hex(d, 32, sig);
 }
 
+/* ---- SigV2 (legacy) ---- */
+
+static const char *const v2_subresources[] = {
+    "acl", "cors", "delete", "lifecycle", "location", "logging", "notification", "partNumber",
+    "policy", "requestPayment", "response-cache-control", "response-content-disposition",
+    "response-content-encoding", "response-content-language", "response-content-type",
+    "response-expires", "restore", "tagging", "torrent", "uploadId", "uploads", "versionId",
+    "versioning", "versions", "website", NULL,
+};
+
+static int v2_sub_cmp(const void *a, const void *b)
+{
+    const struct qpair *x = a, *y = b;
+    return strcmp(x->k, y->k);
+}
+
+int s3_sigv2_string_to_sign(const struct s3_reqview *rq, const struct s3_sigv4 *sv,
+                            struct s3_buf *out)
+{
+    const struct s3_hdr *h;
+    s3_buf_adds(out, rq->method);
+    s3_buf_addc(out, '\n');
+    if ((h = s3_hdr_find(rq->hdrs, rq->nhdrs, "content-md5")))
+        s3_buf_add(out, h->val, h->vlen);
+    s3_buf_addc(out, '\n');
+    if ((h = s3_hdr_find(rq->hdrs, rq->nhdrs, "content-type")))
+        s3_buf_add(out, h->val, h->vlen);
+    s3_buf_addc(out, '\n');
+    if (sv->kind == S3_AUTH_V2_QUERY) {
+        s3_buf_addf(out, "%lld", (long long)sv->expires);
+    } else if (!s3_hdr_find(rq->hdrs, rq->nhdrs, "x-amz-date") &&
+               (h = s3_hdr_find(rq->hdrs, rq->nhdrs, "date"))) {
+        s3_buf_add(out, h->val, h->vlen);
+    }
+    s3_buf_addc(out, '\n');
+    /* x-amz-* headers, lowercased and sorted, values joined with ',' */
+    struct qpair amz[64];
+    size_t na = 0;
+    for (size_t i = 0; i < rq->nhdrs && na < 64; i++) {
+        const struct s3_hdr *x = &rq->hdrs[i];
+        if (x->nlen < 6 || strncasecmp(x->name, "x-amz-", 6) != 0)
+            continue;
+        char *k = strndup(x->name, x->nlen);
+        if (!k)
+            break;
+        for (char *p = k; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p + 32);
+        size_t j;
+        for (j = 0; j < na && strcmp(amz[j].k, k) != 0; j++)
+            ;
+        struct s3_buf v;
+        s3_buf_init(&v, 8192);
+        if (j < na) {
+            s3_buf_adds(&v, amz[j].v);
+            s3_buf_addc(&v, ',');
+            free(amz[j].v);
+            free(k);
+        } else {
+            amz[na].k = k;
+            j = na++;
+        }
+        add_trimmed(&v, x->val, x->vlen);
+        amz[j].v = v.p ? v.p : strdup("");
+    }
+    qsort(amz, na, sizeof(amz[0]), v2_sub_cmp);
+    for (size_t i = 0; i < na; i++) {
+        s3_buf_addf(out, "%s:%s\n", amz[i].k, amz[i].v ? amz[i].v : "");
+        free(amz[i].k);
+        free(amz[i].v);
+    }
+    /* resource: the path as sent, then the sub-resources */
+    if (rq->path_len)
+        s3_buf_add(out, rq->path, rq->path_len);
+    else
+        s3_buf_addc(out, '/');
+    struct qpair sub[32];
+    size_t ns = 0;
+    const char *q = rq->query;
+    size_t qlen = q ? rq->query_len : 0, i = 0;
+    while (q && i <= qlen && ns < 32) {
+        size_t j = i;
+        while (j < qlen && q[j] != '&')
+            j++;
+        const char *eq = memchr(q + i, '=', j - i);
+        size_t kl = eq ? (size_t)(eq - (q + i)) : j - i;
+        for (int k = 0; v2_subresources[k]; k++) {
+            if (strlen(v2_subresources[k]) == kl && memcmp(q + i, v2_subresources[k], kl) == 0) {
+                sub[ns].k = strndup(q + i, kl);
+                sub[ns].v = NULL;
+                if (eq) {
+                    size_t vl = (size_t)(q + j - eq - 1);
+                    sub[ns].v = malloc(vl + 1);
+                    if (sub[ns].v && s3_uri_decode(eq + 1, vl, sub[ns].v, vl + 1, true) < 0) {
+                        free(sub[ns].v);
+                        sub[ns].v = NULL;
+                    }
+                }
+                if (sub[ns].k)
+                    ns++;
+                else
+                    free(sub[ns].v);
+                break;
+            }
+        }
+        i = j + 1;
+    }
+    qsort(sub, ns, sizeof(sub[0]), v2_sub_cmp);
+    for (size_t k = 0; k < ns; k++) {
+        s3_buf_addc(out, k ? '&' : '?');
+        s3_buf_adds(out, sub[k].k);
+        if (sub[k].v) {
+            s3_buf_addc(out, '=');
+            s3_buf_adds(out, sub[k].v);
+        }
+        free(sub[k].k);
+        free(sub[k].v);
+    }
+    return out->err ? -1 : 0;
+}
+
+static enum s3_err sigv2_verify(const struct s3_reqview *rq, const struct s3_sigv4 *sv,
+                                const char *secret, int64_t now, struct s3_buf *sts)
+{
+    if (sv->kind == S3_AUTH_V2_QUERY) {
+        if (now > sv->expires)
+            return S3E_AccessDenied;
+    } else {
+        int64_t d = now - sv->t;
+        if (d > S3_SIGV4_MAX_SKEW || d < -S3_SIGV4_MAX_SKEW)
+            return S3E_RequestTimeTooSkewed;
+    }
+    struct s3_buf b;
+    s3_buf_init(&b, 1u << 16);
+    if (s3_sigv2_string_to_sign(rq, sv, &b) < 0) {
+        s3_buf_free(&b);
+        return S3E_SignatureDoesNotMatch;
+    }
+    uint8_t d[EVP_MAX_MD_SIZE];
+    unsigned int dl = 0;
+    HMAC(EVP_sha1(), secret, (int)strlen(secret), (const uint8_t *)s3_buf_cstr(&b), b.len, d, &dl);
+    char sig[64];
+    size_t n = s3_b64_enc(d, dl, sig);
+    enum s3_err e = (strlen(sv->signature) == n && CRYPTO_memcmp(sig, sv->signature, n) == 0)
+                        ? S3E_OK
+                        : S3E_SignatureDoesNotMatch;
+    if (sts)
+        s3_buf_add(sts, s3_buf_cstr(&b), b.len);
+    s3_buf_free(&b);
+    return e;
+}
+
 enum s3_err s3_sigv4_verify(const struct s3_reqview *rq, const struct s3_sigv4 *sv,
                             const char *secret, int64_t now, struct s3_buf *creq,
                             struct s3_buf *sts, uint8_t key[32])
 {
     struct s3_buf lc, ls;
     enum s3_err e = S3E_OK;
+    if (sv->kind == S3_AUTH_V2_HEADER || sv->kind == S3_AUTH_V2_QUERY)
+        return sigv2_verify(rq, sv, secret, now, sts);
     s3_buf_init(&lc, 1u << 20);
     s3_buf_init(&ls, 4096);
     if (sv->kind == S3_AUTH_HEADER) {

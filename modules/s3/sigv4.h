@@ -31,7 +31,13 @@ struct s3_reqview {
     size_t nhdrs;
 };
 
-enum s3_auth_kind { S3_AUTH_NONE = 0, S3_AUTH_HEADER, S3_AUTH_QUERY };
+enum s3_auth_kind {
+    S3_AUTH_NONE = 0,
+    S3_AUTH_HEADER,    /* SigV4 Authorization header */
+    S3_AUTH_QUERY,     /* SigV4 presigned */
+    S3_AUTH_V2_HEADER, /* legacy "AWS AKID:sig" (HMAC-SHA1) */
+    S3_AUTH_V2_QUERY,  /* legacy presigned: AWSAccessKeyId, Signature, Expires */
+};
 
 enum s3_payload {
     S3_PL_HASH = 0,                 /* x-amz-content-sha256 is a hex SHA-256 of the body */
@@ -58,7 +64,7 @@ struct s3_sigv4 {
     const char *detail;  /* static text explaining a parse failure */
 };
 
-/* Parse Authorization or X-Amz-* query parameters. S3E_OK with kind NONE = anonymous. */
+/* Parse Authorization or X-Amz-* (or SigV2) query parameters. S3E_OK with kind NONE = anonymous. */
 enum s3_err s3_sigv4_parse(const struct s3_reqview *rq, struct s3_sigv4 *sv);
 
 /* The canonical request (S3 rules: path decoded once and re-encoded, never normalised). */
@@ -70,6 +76,9 @@ void s3_sigv4_signing_key(const char *secret, const char *date, const char *regi
                           const char *service, uint8_t key[32]);
 /* hex HMAC-SHA256(key, sts) */
 void s3_sigv4_sign(const uint8_t key[32], const char *sts, size_t len, char sig[65]);
+/* SigV2 string to sign (legacy presigned URLs of boto3 and old clients). */
+int s3_sigv2_string_to_sign(const struct s3_reqview *rq, const struct s3_sigv4 *sv,
+                            struct s3_buf *out);
 
 /*
  * Verify sv against secret at time `now`. On S3E_SignatureDoesNotMatch, creq and sts

@@ -89,6 +89,7 @@ static int teardown(void **state)
     char cmd[300];
 
     cfs__loops_stop();
+    cfs__gateway_fini();
     cfs__loader_fini();
     cfs__log_set_file(NULL);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

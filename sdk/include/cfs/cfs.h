@@ -6,4 +6,6 @@
 #include "module.h"
 #include "host.h"
 #include "vfs.h"
+#include "errmap.h"
+#include "meta.h"
 #endif

@@ -22,12 +22,6 @@ extern "C" {
  * Two VFS results that have no errno. TODO(lead): move into cfs/errors.h next to the
  * other CFS_E* codes (values kept).
  */
-#ifndef CFS_ENOTSYNC
-#define CFS_ENOTSYNC (-10004)   /* setattr guard: the object's ctime did not match */
-#endif
-#ifndef CFS_EBADCOOKIE
-#define CFS_EBADCOOKIE (-10005) /* readdir: cookie/verifier no longer valid */
-#endif
 
 /* NFSv3 nfsstat3 values used by the map (RFC 1813 2.6). */
 enum {

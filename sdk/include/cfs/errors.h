@@ -19,5 +19,7 @@
 #define CFS_EBADHANDLE (-10002)  /* the handle is malformed or not from this gateway */
 #define CFS_ETIMEDOUT (-ETIMEDOUT)
 #define CFS_ESERVERFAULT (-10003) /* a backend failure that maps to no errno */
+#define CFS_ENOTSYNC (-10004)   /* setattr guard: the object's ctime did not match */
+#define CFS_EBADCOOKIE (-10005) /* readdir: cookie/verifier no longer valid */
 
 #endif

@@ -1,0 +1,401 @@
+/*
+ * modules/nfs3/nlm.c - NLM version 4 byte-range locks for NFSv3 clients, through the
+ * core lock manager (cfs/lock.h) so SMB and NFSv4 locks conflict with them; and a small
+ * NSM (status monitor) so a rebooted client's SM_NOTIFY drops its locks.
+ *
+ * TEST, LOCK, NM_LOCK, CANCEL, UNLOCK and FREE_ALL are served synchronously. A blocking
+ * LOCK that conflicts answers NLM4_BLOCKED; the client retries it (Linux polls every 30 s)
+ * and is granted once the holder unlocks. The asynchronous _MSG/_RES procedures and
+ * GRANTED callbacks are not used (PROC_UNAVAIL).
+ *
+ * Grace: the names of clients that held locks are kept in <state_dir>/nlm-clients. When
+ * the gateway starts and that file lists clients, new locks are refused with
+ * NLM4_DENIED_GRACE_PERIOD for nlm_grace_ms while reclaims (reclaim = true) are granted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cfs/lock.h>
+
+#include "nfs3_srv.h"
+
+#define NLM_CLIENTS_FILE "nlm-clients"
+#define NSM_STATE_FILE "nsm-state"
+#define NLM_KNOWN_MAX 4096u
+
+static const struct cfs_lock_api *lock_api(struct nfs3_srv *s)
+{
+    const struct cfs_lock_api *l;
+
+    if (!CFS_HOST_HAS(s->api, locks))
+        return NULL;
+    l = s->api->locks;
+    if (l == NULL || l->size < offsetof(struct cfs_lock_api, release_client) +
+                                   sizeof(l->release_client))
+        return NULL;
+    return l;
+}
+
+static uint64_t client_id(const char *name)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+
+    for (const char *p = name; *p; p++) {
+        h ^= (uint8_t)*p;
+        h *= 0x100000001b3ull;
+    }
+    return h | 1u; /* never 0: 0 means "unknown" to the lock manager */
+}
+
+/* Owner identity: svid (4) + oh length (4) + oh + hash of the caller name (8). */
+struct nlm_owner {
+    uint8_t data[8 + NLM_MAXNETOBJ + 8];
+    struct cfs_lock_owner o;
+};
+
+static void owner_init(struct nlm_owner *w, const struct nlm4_args *n)
+{
+    uint64_t h = client_id(n->caller);
+    size_t at = 0;
+
+    cfs_xdr_put_be32(w->data, (uint32_t)n->svid);
+    cfs_xdr_put_be32(w->data + 4, n->oh_len);
+    at = 8;
+    if (n->oh_len)
+        memcpy(w->data + at, n->oh, n->oh_len);
+    at += n->oh_len;
+    for (int i = 0; i < 8; i++)
+        w->data[at++] = (uint8_t)(h >> (56 - 8 * i));
+    w->o.proto = CFS_LOCK_PROTO_NLM;
+    w->o.len = (uint32_t)at;
+    w->o.data = w->data;
+    w->o.client = h;
+}
+
+/* ---- client records (grace after restart) ---- */
+
+struct record_job {
+    struct nfs3_srv *srv;
+    char path[512];
+    char name[NLM_MAXSTR + 2];
+};
+
+static void record_work(void *arg)
+{
+    struct record_job *j = arg;
+    int fd = open(j->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+    if (fd >= 0) {
+        size_t n = strlen(j->name);
+
+        if (write(fd, j->name, n) != (ssize_t)n)
+            (void)0; /* best effort: only the grace period depends on it */
+        close(fd);
+    }
+}
+
+static void record_done(void *arg, int status)
+{
+    (void)status;
+    free(arg);
+}
+
+/* Remember that `name` holds locks (once per name per run). */
+static void record_client(struct nfs3_req *r, const char *name)
+{
+    struct nfs3_srv *s = r->conn->srv;
+    const char *dir = s->api->state_dir ? s->api->state_dir() : NULL;
+    uint64_t id = client_id(name);
+    struct record_job *j;
+    bool known = false;
+
+    if (dir == NULL || dir[0] == '\0' || s->api->work_submit == NULL)
+        return;
+    pthread_mutex_lock(&s->mnt_mu);
+    for (size_t i = 0; i < s->nlm_nknown; i++)
+        if (s->nlm_known[i] == id)
+            known = true;
+    if (!known && s->nlm_nknown < NLM_KNOWN_MAX) {
+        uint64_t *k = realloc(s->nlm_known, (s->nlm_nknown + 1) * sizeof(*k));
+
+        if (k != NULL) {
+            s->nlm_known = k;
+            k[s->nlm_nknown++] = id;
+        } else {
+            known = true;
+        }
+    }
+    pthread_mutex_unlock(&s->mnt_mu);
+    if (known)
+        return;
+    j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return;
+    j->srv = s;
+    snprintf(j->path, sizeof(j->path), "%s/%s", dir, NLM_CLIENTS_FILE);
+    snprintf(j->name, sizeof(j->name), "%s\n", name);
+    if (s->api->work_submit(r->conn->loop, record_work, record_done, j) != 0)
+        free(j);
+}
+
+void nlm_start(struct nfs3_srv *s, const struct nfs3_conf *c)
+{
+    const char *dir = s->api->state_dir ? s->api->state_dir() : NULL;
+    char path[512];
+    struct stat st;
+    FILE *f;
+    uint32_t state = 0;
+
+    s->nlm_grace_until = 0;
+    s->nsm_state = 1;
+    if (dir == NULL || dir[0] == '\0')
+        return;
+    /* NSM state: odd while up, one step further at every start. */
+    snprintf(path, sizeof(path), "%s/%s", dir, NSM_STATE_FILE);
+    f = fopen(path, "r");
+    if (f != NULL) {
+        unsigned long v = 0;
+
+        if (fscanf(f, "%lu", &v) == 1)
+            state = (uint32_t)v;
+        fclose(f);
+    }
+    s->nsm_state = (state | 1u) + 2u;
+    f = fopen(path, "w");
+    if (f != NULL) {
+        fprintf(f, "%u\n", s->nsm_state);
+        fclose(f);
+    }
+    if (!c->nlm)
+        return;
+    snprintf(path, sizeof(path), "%s/%s", dir, NLM_CLIENTS_FILE);
+    if (stat(path, &st) == 0 && st.st_size > 0 && c->nlm_grace_ms > 0) {
+        s->nlm_grace_until = s->api->now_ms() + (uint64_t)c->nlm_grace_ms;
+        s->api->log(CFS_LOG_NOTICE, NFS3_TAG,
+                    "NLM grace period of %lld ms: clients held locks before the restart",
+                    (long long)c->nlm_grace_ms);
+    }
+    if (truncate(path, 0) != 0 && errno != ENOENT)
+        s->api->log(CFS_LOG_WARN, NFS3_TAG, "%s: %s", path, strerror(errno));
+}
+
+void nlm_fini(struct nfs3_srv *s)
+{
+    free(s->nlm_known);
+    s->nlm_known = NULL;
+    s->nlm_nknown = 0;
+}
+
+/* ---- replies ---- */
+
+static void enc_res(struct nfs3_req *r, uint32_t stat)
+{
+    const struct nlm4_args *n = &r->args.nlm;
+
+    r->status = stat;
+    cfs_xdr_enc_opaque(&r->out, n->cookie, n->cookie_len);
+    cfs_xdr_enc_u32(&r->out, stat);
+}
+
+static void enc_test_denied(struct nfs3_req *r, const struct cfs_lock_conflict *cf)
+{
+    struct cfs_xdr *x = &r->out;
+    uint32_t svid = 0, ohlen = 0;
+    const uint8_t *oh = NULL;
+
+    enc_res(r, NLM4_DENIED);
+    if (cf->proto == CFS_LOCK_PROTO_NLM && cf->owner_len >= 8) {
+        svid = cfs_xdr_get_be32(cf->owner);
+        ohlen = cfs_xdr_get_be32(cf->owner + 4);
+        if (ohlen <= cf->owner_len - 8)
+            oh = cf->owner + 8;
+        else
+            ohlen = 0;
+    }
+    cfs_xdr_enc_bool(x, cf->type == CFS_LOCK_WRITE);
+    cfs_xdr_enc_i32(x, (int32_t)svid);
+    cfs_xdr_enc_opaque(x, oh, ohlen);
+    cfs_xdr_enc_u64(x, cf->offset);
+    cfs_xdr_enc_u64(x, cf->length == CFS_LOCK_EOF ? 0 : cf->length);
+}
+
+/* ---- the lock step, once the handle's attributes are known ---- */
+
+static void lock_step(struct nfs3_req *r)
+{
+    struct nfs3_srv *s = r->conn->srv;
+    const struct cfs_lock_api *la = lock_api(s);
+    const struct nlm4_args *n = &r->args.nlm;
+    int proc = r->handler - NFS3_H_NLM_BASE;
+    struct cfs_lock_conflict *cf = NULL;
+    struct nlm_owner *w = NULL;
+    struct cfs_lock_key key;
+    uint64_t len = n->len ? n->len : CFS_LOCK_EOF;
+    enum cfs_lock_type type = n->exclusive ? CFS_LOCK_WRITE : CFS_LOCK_READ;
+    int rc;
+
+    if (la == NULL) {
+        enc_res(r, NLM4_DENIED_NOLOCKS);
+        return;
+    }
+    if (n->len && n->offset + n->len < n->offset) {
+        enc_res(r, NLM4_FBIG);
+        return;
+    }
+    w = malloc(sizeof(*w));
+    cf = calloc(1, sizeof(*cf));
+    if (w == NULL || cf == NULL) {
+        enc_res(r, NLM4_DENIED_NOLOCKS);
+        goto out;
+    }
+    owner_init(w, n);
+    cfs_lock_key_from_attr(&key, &r->op.attr);
+    switch (proc) {
+    case NLM4_TEST:
+        rc = la->test(&key, &w->o, type, n->offset, len, 0, cf);
+        if (rc == -EAGAIN)
+            enc_test_denied(r, cf);
+        else
+            enc_res(r, rc == 0 ? NLM4_GRANTED_OK : NLM4_FAILED);
+        break;
+    case NLM4_LOCK: case NLM4_NM_LOCK:
+        rc = la->lock(&key, &w->o, type, n->offset, len, 0, NULL, NULL, NULL);
+        if (rc == 0) {
+            enc_res(r, NLM4_GRANTED_OK);
+            if (proc == NLM4_LOCK)
+                record_client(r, n->caller);
+        } else if (rc == -EAGAIN) {
+            enc_res(r, n->block ? NLM4_BLOCKED : NLM4_DENIED);
+        } else if (rc == -ENOLCK || rc == -ENOMEM) {
+            enc_res(r, NLM4_DENIED_NOLOCKS);
+        } else {
+            enc_res(r, NLM4_FAILED);
+        }
+        break;
+    case NLM4_UNLOCK:
+        la->unlock(&key, &w->o, n->offset, len, 0);
+        enc_res(r, NLM4_GRANTED_OK);
+        break;
+    case NLM4_CANCEL:
+        /* No request waits inside the server: nothing to cancel. */
+        enc_res(r, NLM4_GRANTED_OK);
+        break;
+    default:
+        enc_res(r, NLM4_FAILED);
+        break;
+    }
+out:
+    free(w);
+    free(cf);
+}
+
+static void getattr_done(struct cfs_vfs_op *op, void *arg)
+{
+    struct nfs3_req *r = arg;
+
+    r->op_live = true;
+    if (op->status == CFS_ESTALE || op->status == CFS_EBADHANDLE)
+        enc_res(r, NLM4_STALE_FH);
+    else if (op->status != 0 || !op->has_attr)
+        enc_res(r, NLM4_FAILED);
+    else
+        lock_step(r);
+    nfs3_req_finish(r);
+}
+
+static void nlm_run(struct nfs3_req *r)
+{
+    struct nfs3_srv *s = r->conn->srv;
+    const struct nlm4_args *n = &r->args.nlm;
+    int proc = r->handler - NFS3_H_NLM_BASE;
+    const struct cfs_export_info *info = NULL;
+    const struct sockaddr *peer = r->peerlen ? (const struct sockaddr *)&r->peer
+                                             : (const struct sockaddr *)&r->conn->peer;
+
+    r->status = 0;
+    if (proc == NLM4_NULL)
+        goto done;
+    if (proc == NLM4_FREE_ALL) {
+        const struct cfs_lock_api *la = lock_api(s);
+
+        if (la)
+            la->release_client(CFS_LOCK_PROTO_NLM, client_id(n->caller));
+        goto done;
+    }
+    if (lock_api(s) == NULL) {
+        enc_res(r, NLM4_DENIED_NOLOCKS);
+        goto done;
+    }
+    if (n->fh_too_long || n->fh.len == 0) {
+        enc_res(r, NLM4_STALE_FH);
+        goto done;
+    }
+    r->exp = s->vfs->export_from_fh(&n->fh);
+    if (r->exp == NULL) {
+        enc_res(r, NLM4_STALE_FH);
+        goto done;
+    }
+    if (s->vfs->size >= offsetof(struct cfs_vfs_api, export_info) + sizeof(s->vfs->export_info) &&
+        s->vfs->export_info)
+        info = s->vfs->export_info(r->exp);
+    if (info && !nfs3_client_allowed(info, peer)) {
+        enc_res(r, NLM4_DENIED);
+        goto done;
+    }
+    if ((proc == NLM4_LOCK || proc == NLM4_NM_LOCK || proc == NLM4_TEST) &&
+        !(proc != NLM4_TEST && n->reclaim) && s->nlm_grace_until &&
+        s->api->now_ms() < s->nlm_grace_until) {
+        enc_res(r, NLM4_DENIED_GRACE_PERIOD);
+        goto done;
+    }
+    /* The lock key is (fsid, fileid): ask the namespace for the attributes. */
+    cfs_vfs_op_init(&r->op, CFS_VOP_GETATTR, &r->cred, r->exp);
+    r->op.fh = n->fh;
+    if (s->vfs->submit(r->conn->loop, &r->op, getattr_done, r) == 0)
+        return;
+    enc_res(r, NLM4_FAILED);
+done:
+    nfs3_req_finish(r);
+}
+
+static void nsm_run(struct nfs3_req *r)
+{
+    struct nfs3_srv *s = r->conn->srv;
+    const struct cfs_lock_api *la = lock_api(s);
+    struct cfs_xdr *x = &r->out;
+
+    r->status = 0;
+    switch (r->handler - NFS3_H_NSM_BASE) {
+    case NSM_STAT: case NSM_MON:
+        cfs_xdr_enc_u32(x, 0); /* stat_succ */
+        cfs_xdr_enc_u32(x, s->nsm_state);
+        break;
+    case NSM_UNMON: case NSM_UNMON_ALL:
+        cfs_xdr_enc_u32(x, s->nsm_state);
+        break;
+    case NSM_NOTIFY:
+        /* The client rebooted: the locks it held are gone. */
+        if (la)
+            la->release_client(CFS_LOCK_PROTO_NLM, client_id(r->args.nlm.caller));
+        if (s->api->log)
+            s->api->log(CFS_LOG_INFO, NFS3_TAG, "SM_NOTIFY from %s: its NLM locks released",
+                        r->args.nlm.caller);
+        break;
+    default: /* NULL, SIMU_CRASH */
+        break;
+    }
+    nfs3_req_finish(r);
+}
+
+void nlm_proc_run(struct nfs3_req *r)
+{
+    if (r->handler >= NFS3_H_NSM_BASE)
+        nsm_run(r);
+    else
+        nlm_run(r);
+}
