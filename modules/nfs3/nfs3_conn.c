@@ -59,10 +59,34 @@ static const struct cfs_rpc_proc mnt3_procs[MNT3_NPROCS] = {
     [MNT3_EXPORT] = {"EXPORT", NFS3_H_MNT_BASE + MNT3_EXPORT, false},
 };
 
+static const struct cfs_rpc_proc nlm4_procs[NLM4_NPROCS] = {
+    [NLM4_NULL] = {"NULL", NFS3_H_NLM_BASE + NLM4_NULL, false},
+    [NLM4_TEST] = {"TEST", NFS3_H_NLM_BASE + NLM4_TEST, false},
+    [NLM4_LOCK] = {"LOCK", NFS3_H_NLM_BASE + NLM4_LOCK, false},
+    [NLM4_CANCEL] = {"CANCEL", NFS3_H_NLM_BASE + NLM4_CANCEL, false},
+    [NLM4_UNLOCK] = {"UNLOCK", NFS3_H_NLM_BASE + NLM4_UNLOCK, false},
+    [NLM4_NM_LOCK] = {"NM_LOCK", NFS3_H_NLM_BASE + NLM4_NM_LOCK, false},
+    [NLM4_FREE_ALL] = {"FREE_ALL", NFS3_H_NLM_BASE + NLM4_FREE_ALL, false},
+};
+
+static const struct cfs_rpc_proc nsm_procs[NSM_NPROCS] = {
+    [NSM_NULL] = {"NULL", NFS3_H_NSM_BASE + NSM_NULL, false},
+    [NSM_STAT] = {"STAT", NFS3_H_NSM_BASE + NSM_STAT, false},
+    [NSM_MON] = {"MON", NFS3_H_NSM_BASE + NSM_MON, false},
+    [NSM_UNMON] = {"UNMON", NFS3_H_NSM_BASE + NSM_UNMON, false},
+    [NSM_UNMON_ALL] = {"UNMON_ALL", NFS3_H_NSM_BASE + NSM_UNMON_ALL, false},
+    [NSM_SIMU_CRASH] = {"SIMU_CRASH", NFS3_H_NSM_BASE + NSM_SIMU_CRASH, false},
+    [NSM_NOTIFY] = {"NOTIFY", NFS3_H_NSM_BASE + NSM_NOTIFY, false},
+};
+
 static const struct cfs_rpc_program nfs3_programs[] = {
     {NFS3_PROG, NFS3_VERS, nfs3_procs, NFS3_NPROCS, NULL},
     {MNT3_PROG, MNT3_VERS, mnt3_procs, MNT3_NPROCS, NULL},
+    {NLM_PROG, NLM4_VERS, nlm4_procs, NLM4_NPROCS, NULL},
+    {NSM_PROG, NSM_VERS, nsm_procs, NSM_NPROCS, NULL},
 };
+/* Without NLM: the table stops before it. */
+#define NFS3_NPROGRAMS_NO_NLM 2
 
 const struct nfs3_conf *nfs3_conf_get(struct nfs3_srv *s)
 {
@@ -413,7 +437,9 @@ static void handle_record(struct nfs3_conn *c, uint8_t *rec, size_t len,
         nfs3_req_finish(r);
         return;
     }
-    stat = cfs_rpc_dispatch(nfs3_programs, sizeof(nfs3_programs) / sizeof(nfs3_programs[0]),
+    stat = cfs_rpc_dispatch(nfs3_programs,
+                            cf->nlm ? sizeof(nfs3_programs) / sizeof(nfs3_programs[0])
+                                    : NFS3_NPROGRAMS_NO_NLM,
                             &r->call, &prog, &proc, &lo, &hi);
     if (stat == CFS_RPC_PROG_MISMATCH) {
         cfs_rpc_enc_prog_mismatch(&r->out, r->call.xid, lo, hi);
@@ -426,8 +452,14 @@ static void handle_record(struct nfs3_conn *c, uint8_t *rec, size_t len,
         return;
     }
     r->handler = proc->handler;
-    r->metric = r->handler >= NFS3_H_MNT_BASE ? NFS3_NPROCS + (r->handler - NFS3_H_MNT_BASE)
-                                              : r->handler;
+    if (r->handler >= NFS3_H_NSM_BASE)
+        r->metric = NFS3_M_NSM + (r->handler - NFS3_H_NSM_BASE);
+    else if (r->handler >= NFS3_H_NLM_BASE)
+        r->metric = NFS3_M_NLM + (r->handler - NFS3_H_NLM_BASE);
+    else if (r->handler >= NFS3_H_MNT_BASE)
+        r->metric = NFS3_NPROCS + (r->handler - NFS3_H_MNT_BASE);
+    else
+        r->metric = r->handler;
     /* Credentials: AUTH_SYS as sent; AUTH_NONE is the anonymous user. */
     if (r->call.cred_flavor == CFS_RPC_AUTH_SYS) {
         r->cred.uid = r->call.sys.uid;
@@ -437,7 +469,11 @@ static void handle_record(struct nfs3_conn *c, uint8_t *rec, size_t len,
     } else {
         r->cred.uid = r->cred.gid = 65534;
     }
-    if (r->handler >= NFS3_H_MNT_BASE)
+    if (r->handler >= NFS3_H_NSM_BASE)
+        rc = nsm_decode_args(r->call.proc, r->call.args, r->call.args_len, &r->args);
+    else if (r->handler >= NFS3_H_NLM_BASE)
+        rc = nlm4_decode_args(r->call.proc, r->call.args, r->call.args_len, &r->args);
+    else if (r->handler >= NFS3_H_MNT_BASE)
         rc = mnt3_decode_args(r->call.proc, r->call.args, r->call.args_len, &r->args);
     else
         rc = nfs3_decode_args(r->call.proc, r->call.args, r->call.args_len, &r->args);
@@ -469,7 +505,9 @@ static void handle_record(struct nfs3_conn *c, uint8_t *rec, size_t len,
         r->use_drc = rc == CFS_RPC_DRC_NEW;
     }
     reply_header(r, CFS_RPC_SUCCESS);
-    if (r->handler >= NFS3_H_MNT_BASE)
+    if (r->handler >= NFS3_H_NLM_BASE)
+        nlm_proc_run(r);
+    else if (r->handler >= NFS3_H_MNT_BASE)
         mnt3_proc_run(r);
     else
         nfs3_proc_run(r);

@@ -35,6 +35,10 @@ static const struct cfs_directive nfs3_directives[] = {
      "replies kept by the duplicate request cache (0 = off)", NULL},
     {"rpcbind", CFS_CONF_BOOL, "true", offsetof(struct nfs3_conf, rpcbind), NULL,
      "register with a local rpcbind when one is running", NULL},
+    {"nlm", CFS_CONF_BOOL, "true", offsetof(struct nfs3_conf, nlm), NULL,
+     "serve NLM4 byte-range locks and NSM on the NFS port", NULL},
+    {"nlm_grace_ms", CFS_CONF_INT, "15000", offsetof(struct nfs3_conf, nlm_grace_ms), NULL,
+     "after a restart with lock holders, only reclaims are granted this long", NULL},
     CFS_DIRECTIVES_END,
 };
 
@@ -55,8 +59,21 @@ static const char *metric_label(int i)
 {
     static const char *const mnt[MNT3_NPROCS] = {"MNT_NULL", "MNT_MNT", "MNT_DUMP",
                                                  "MNT_UMNT", "MNT_UMNTALL", "MNT_EXPORT"};
+    static const char *const nlm[NLM4_NPROCS] = {
+        [NLM4_NULL] = "NLM_NULL", [NLM4_TEST] = "NLM_TEST", [NLM4_LOCK] = "NLM_LOCK",
+        [NLM4_CANCEL] = "NLM_CANCEL", [NLM4_UNLOCK] = "NLM_UNLOCK",
+        [NLM4_NM_LOCK] = "NLM_NM_LOCK", [NLM4_FREE_ALL] = "NLM_FREE_ALL"};
+    static const char *const nsm[NSM_NPROCS] = {"NSM_NULL", "NSM_STAT", "NSM_MON",
+                                                "NSM_UNMON", "NSM_UNMON_ALL",
+                                                "NSM_SIMU_CRASH", "NSM_NOTIFY"};
 
-    return i < NFS3_NPROCS ? nfs3_proc_name((uint32_t)i) : mnt[i - NFS3_NPROCS];
+    if (i < NFS3_NPROCS)
+        return nfs3_proc_name((uint32_t)i);
+    if (i < NFS3_M_NLM)
+        return mnt[i - NFS3_NPROCS];
+    if (i < NFS3_M_NSM)
+        return nlm[i - NFS3_M_NLM];
+    return nsm[i - NFS3_M_NSM];
 }
 
 static void metrics_init(struct nfs3_srv *s)
@@ -93,6 +110,9 @@ static void metrics_init(struct nfs3_srv *s)
     wb = api->metric_register(&d);
     for (int i = 0; i < NFS3_NMETRIC; i++) {
         const char *v[] = {metric_label(i), NULL};
+
+        if (v[0] == NULL)
+            continue; /* an NLM procedure we do not serve */
 
         s->m_ops[i] = ops ? api->metric_series(ops, v) : NULL;
         s->m_err[i] = errs ? api->metric_series(errs, v) : NULL;
@@ -310,6 +330,7 @@ static int nfs3_start(void *state, void *conf)
     rc = open_listeners(s, c, NULL);
     if (rc < 0)
         goto fail;
+    nlm_start(s, c);
     nfs3_rpcbind_register(s, true);
     s->api->log(CFS_LOG_NOTICE, NFS3_TAG, "NFSv3 on %s (port %d), MOUNT on port %d%s",
                 c->bind, s->nfs_port, s->l_mnt ? s->mnt_port : s->nfs_port,
@@ -399,6 +420,7 @@ static void nfs3_fini(void *state)
         free_conf(s, c);
     }
     mnt3_list_free(s);
+    nlm_fini(s);
     if (s->loop_conns == NULL) {
         pthread_mutex_destroy(&s->mnt_mu);
         free(s);

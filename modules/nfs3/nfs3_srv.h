@@ -29,10 +29,14 @@ struct nfs3_conf {
     int64_t max_inflight; /* requests per connection */
     int64_t drc_entries;
     bool rpcbind;
+    bool nlm;            /* serve NLM4 + NSM */
+    int64_t nlm_grace_ms;
     struct nfs3_conf *retired_next; /* kept until stop: loops may still read it */
 };
 
-#define NFS3_NMETRIC (NFS3_NPROCS + MNT3_NPROCS)
+#define NFS3_M_NLM (NFS3_NPROCS + MNT3_NPROCS)
+#define NFS3_M_NSM (NFS3_M_NLM + NLM4_NPROCS)
+#define NFS3_NMETRIC (NFS3_M_NSM + NSM_NPROCS)
 
 struct nfs3_conn;
 
@@ -59,6 +63,11 @@ struct nfs3_srv {
     pthread_mutex_t mnt_mu;
     struct nfs3_mount *mounts;
     size_t nmounts;
+    /* NLM / NSM (nlm.c) */
+    uint64_t nlm_grace_until;      /* monotonic ms; 0 = no grace period */
+    uint32_t nsm_state;
+    uint64_t *nlm_known;           /* client ids already recorded (under mnt_mu) */
+    size_t nlm_nknown;
 };
 
 #define NFS3_SRV_MAGIC 0x4e465333u /* "NFS3" */
@@ -131,6 +140,11 @@ void mnt3_proc_run(struct nfs3_req *r);
 void mnt3_list_free(struct nfs3_srv *s);
 /* Is the client allowed by the export's rules? */
 bool nfs3_client_allowed(const struct cfs_export_info *info, const struct sockaddr *peer);
+
+/* ---- nlm.c ---- */
+void nlm_proc_run(struct nfs3_req *r);
+void nlm_start(struct nfs3_srv *s, const struct nfs3_conf *c);
+void nlm_fini(struct nfs3_srv *s);
 
 /* ---- rpcbind.c ---- */
 void nfs3_rpcbind_register(struct nfs3_srv *s, bool set);

@@ -105,7 +105,7 @@ void nfs3_rpcbind_register(struct nfs3_srv *s, bool set)
     struct {
         uint32_t prog, vers, prot;
         int port;
-    } maps[6];
+    } maps[8];
     int nmaps = 0, fd, ok = 0;
     uint32_t xid = (uint32_t)getpid() << 8;
 
@@ -121,6 +121,10 @@ void nfs3_rpcbind_register(struct nfs3_srv *s, bool set)
         maps[nmaps++] = (typeof(maps[0])){NFS3_PROG, NFS3_VERS, IPPROTO_TCP_NUM, s->nfs_port};
         maps[nmaps++] = (typeof(maps[0])){MNT3_PROG, MNT3_VERS, IPPROTO_TCP_NUM,
                                           s->mnt_port > 0 ? s->mnt_port : s->nfs_port};
+        if (cf->nlm) {
+            maps[nmaps++] = (typeof(maps[0])){NLM_PROG, NLM4_VERS, IPPROTO_TCP_NUM, s->nfs_port};
+            maps[nmaps++] = (typeof(maps[0])){NSM_PROG, NSM_VERS, IPPROTO_TCP_NUM, s->nfs_port};
+        }
         if (cf->udp) {
             maps[nmaps++] = (typeof(maps[0])){NFS3_PROG, NFS3_VERS, IPPROTO_UDP_NUM,
                                               s->nfs_port};

@@ -176,6 +176,42 @@ static void test_botocore_vectors(void **st)
                      S3E_OK);
 }
 
+static void test_sigv2(void **st)
+{
+    (void)st;
+    /* legacy presigned URL (boto3's default presign); expected value from Python hmac */
+    struct s3_hdr h[] = {H("Host", "127.0.0.1:19000")};
+    struct s3_reqview rq = view("GET", "/boto-bucket/range.bin?AWSAccessKeyId=testkey&Signature=XXX&Expires=1795567659&response-content-type=text%2Fplain", h, 1);
+    struct s3_sigv4 sv;
+    assert_int_equal(s3_sigv4_parse(&rq, &sv), S3E_OK);
+    assert_int_equal(sv.kind, S3_AUTH_V2_QUERY);
+    snprintf(sv.signature, sizeof(sv.signature), "%s", V2SIG1);
+    assert_int_equal(s3_sigv4_verify(&rq, &sv, "testsecret123", 1795567000, NULL, NULL, NULL), S3E_OK);
+    assert_int_equal(s3_sigv4_verify(&rq, &sv, "testsecret123", 1795567660, NULL, NULL, NULL),
+                     S3E_AccessDenied);
+    assert_int_equal(s3_sigv4_verify(&rq, &sv, "wrong", 1795567000, NULL, NULL, NULL),
+                     S3E_SignatureDoesNotMatch);
+    /* header form with x-amz-* headers and sub-resources */
+    struct s3_hdr h2[] = {
+        H("Content-Type", "text/plain"),
+        H("X-Amz-Date", "Wed, 25 Nov 2026 01:02:03 GMT"),
+        H("X-Amz-Meta-A", "1"),
+        H("x-amz-meta-a", " 2 "),
+        {"Authorization", 13, "AWS testkey:" V2SIG2, 12 + sizeof(V2SIG2) - 1},
+    };
+    struct s3_reqview r2 = view("PUT", "/b/k?uploadId=x+y&partNumber=1&other=1", h2, 5);
+    assert_int_equal(s3_sigv4_parse(&r2, &sv), S3E_OK);
+    assert_int_equal(sv.kind, S3_AUTH_V2_HEADER);
+    struct s3_buf sts;
+    s3_buf_init(&sts, 0);
+    assert_int_equal(s3_sigv4_verify(&r2, &sv, "testsecret123", sv.t, NULL, &sts, NULL), S3E_OK);
+    assert_string_equal(s3_buf_cstr(&sts), "PUT\n\ntext/plain\n\nx-amz-date:Wed, 25 Nov 2026 01:02:03 GMT\n"
+                                           "x-amz-meta-a:1,2\n/b/k?partNumber=1&uploadId=x y");
+    s3_buf_free(&sts);
+    assert_int_equal(s3_sigv4_verify(&r2, &sv, "testsecret123", sv.t + 3600, NULL, NULL, NULL),
+                     S3E_RequestTimeTooSkewed);
+}
+
 static void test_malformed_auth(void **st)
 {
     (void)st;
@@ -197,7 +233,7 @@ static void test_malformed_auth(void **st)
         struct s3_sigv4 sv;
         assert_int_not_equal(s3_sigv4_parse(&rq, &sv), S3E_OK);
     }
-    /* SigV2 is refused with AccessDenied */
+    /* SigV2 without a date is refused with AccessDenied */
     struct s3_hdr h2[] = {H("Authorization", "AWS AKID:c2lnbmF0dXJl")};
     struct s3_reqview rq = view("GET", "/", h2, 1);
     struct s3_sigv4 sv;
@@ -247,6 +283,8 @@ static struct s3_buf example_body(const char *sig1, const char *sig2, const char
 
 #define SIG1 "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648"
 #define SIG2 "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497"
+#define V2SIG1 "PLACE1"
+#define V2SIG2 "PLACE2"
 #define TSIG1 "7ca2bb6b96869a322ee00fa7347cadb82c8801d9e36e87e71086051b27939767"
 #define TSIG2 "65ef73b8210158bc1059af76e2c4768ca752fadcda0eac914e4b951213af61f7"
 #define TSIG3 "caacfa3eeef4177f9dfd2bc2b60f0f39da9c402a820a4864f8bd732898f0fc72"
@@ -476,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_s3_get_range),
         cmocka_unit_test(test_presigned),
         cmocka_unit_test(test_botocore_vectors),
+        cmocka_unit_test(test_sigv2),
         cmocka_unit_test(test_malformed_auth),
         cmocka_unit_test(test_chunked_seed),
         cmocka_unit_test(test_chunked_signed),
