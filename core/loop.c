@@ -281,13 +281,18 @@ int cfs__loop_post(cfs_loop *loop, cfs_loop_fn fn, void *arg)
     it->fn = fn;
     it->arg = arg;
     pthread_mutex_lock(&loop->lock);
+    bool was_empty = loop->head == NULL;
     if (loop->tail)
         loop->tail->next = it;
     else
         loop->head = it;
     loop->tail = it;
     pthread_mutex_unlock(&loop->lock);
-    event_active(loop->post_ev, EV_READ, 0);
+    /* A non-empty queue has an activation pending that has not yet taken the list
+     * (it swaps it out under the lock), so it will run this item too: one wake-up
+     * (an eventfd write) per batch instead of per item. */
+    if (was_empty)
+        event_active(loop->post_ev, EV_READ, 0);
     return 0;
 }
 

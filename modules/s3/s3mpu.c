@@ -213,11 +213,13 @@ void s3_op_mpu_complete(struct s3_req *r)
         s3_req_error(r, S3E_InternalError, NULL);
         goto out;
     }
-    for (size_t i = 0; i < cr.n; i++) {
-        if (i > 0 && cr.parts[i].number <= cr.parts[i - 1].number) {
+    for (size_t i = 1; i < cr.n; i++) {
+        if (cr.parts[i].number <= cr.parts[i - 1].number) {
             s3_req_error(r, S3E_InvalidPartOrder, NULL);
             goto out;
         }
+    }
+    for (size_t i = 0; i < cr.n; i++) {
         char pn[16], etag[80];
         struct cfs_attr a;
         snprintf(pn, sizeof(pn), "%05u", cr.parts[i].number);

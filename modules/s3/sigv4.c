@@ -306,17 +306,17 @@ enum s3_err s3_sigv4_parse(const struct s3_reqview *rq, struct s3_sigv4 *sv)
     if (!auth && query_find(rq->query, rq->query_len, "AWSAccessKeyId", &vl) &&
         query_find(rq->query, rq->query_len, "Signature", &vl)) {
         char v[256];
-        uint64_t e;
+        uint64_t ex;
         sv->kind = S3_AUTH_V2_QUERY;
         if (query_get(rq, "AWSAccessKeyId", sv->access_key, sizeof(sv->access_key)) != 0 ||
             query_get(rq, "Signature", sv->signature, sizeof(sv->signature)) != 0 ||
-            query_get(rq, "Expires", v, sizeof(v)) != 0 || s3_parse_u64(v, strlen(v), &e) < 0 ||
-            e > INT64_MAX / 2) {
+            query_get(rq, "Expires", v, sizeof(v)) != 0 || s3_parse_u64(v, strlen(v), &ex) < 0 ||
+            ex > INT64_MAX / 2) {
             sv->detail = "query-string authentication requires AWSAccessKeyId, Signature and Expires";
             return S3E_AccessDenied;
         }
-        sv->expires = (int64_t)e;
-        sv->t = (int64_t)e;
+        sv->expires = (int64_t)ex;
+        sv->t = (int64_t)ex;
         sv->payload = S3_PL_UNSIGNED;
         return S3E_OK;
     }

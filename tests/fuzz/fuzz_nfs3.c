@@ -1,8 +1,9 @@
 /*
  * tests/fuzz/fuzz_nfs3.c - libFuzzer target for mod_nfs3's argument decoders: the module's
  * modules/nfs3/nfs3_xdr.c is compiled in as is. Byte 0 selects the procedure (NFSv3 0..21
- * or MOUNT when bit 7 is set); the rest is the XDR argument body. Decoded values are
- * checked against their bounds and re-encoded through the attribute encoders.
+ * when bits 7-6 are 00/01, MOUNT for 10, NLM4 for 110, NSM for 111); the rest is the XDR
+ * argument body. Decoded values are checked against their bounds and re-encoded
+ * through the attribute encoders.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     memset(&a, 0xa5, sizeof(a));
+    if ((data[0] & 0xc0) == 0xc0) {
+        /* NLM4 (bit 5 clear) or NSM (bit 5 set) */
+        if (data[0] & 0x20)
+            rc = nsm_decode_args((uint32_t)(data[0] & 0x1f) % 8, data + 1, size - 1, &a);
+        else
+            rc = nlm4_decode_args((uint32_t)(data[0] & 0x1f), data + 1, size - 1, &a);
+        if (rc == 0 && strlen(a.nlm.caller) > NLM_MAXSTR)
+            abort();
+        if (rc == 0 && !(data[0] & 0x20) && (data[0] & 0x1f) != NLM4_NULL &&
+            (data[0] & 0x1f) != NLM4_FREE_ALL &&
+            (a.nlm.fh.len > CFS_FH_MAX || a.nlm.oh_len > NLM_MAXNETOBJ ||
+                        a.nlm.cookie_len > NLM_MAXNETOBJ || strlen(a.nlm.caller) > NLM_MAXSTR ||
+                        (a.nlm.oh_len && (a.nlm.oh < data || a.nlm.oh + a.nlm.oh_len > data + size))))
+            abort();
+        return 0;
+    }
     if (data[0] & 0x80)
         rc = mnt3_decode_args((uint32_t)(data[0] & 0x7f) % 8, data + 1, size - 1, &a);
     else

@@ -3,7 +3,8 @@
 # loopback driven by libnfs-utils (nfs-ls, nfs-cat, nfs-cp), the libnfs C client
 # tests/nfs/nfs3_client.c (every NFSv3 + MOUNT procedure, contents byte for byte, > 4 GiB
 # offsets, many files, links, non-root permissions, stale handles), raw malformed traffic
-# (tests/nfs/nfs3_wire.py), handles surviving a restart, root squash and a read-only export.
+# (tests/nfs/nfs3_wire.py), NLM lock conflicts and the grace period (tests/nfs/nlm_wire.py),
+# handles surviving a restart, root squash and a read-only export.
 . "$(dirname "$0")/lib.sh"
 
 for t in nfs-ls nfs-cat nfs-cp; do
@@ -85,6 +86,10 @@ counted suite timeout 120 "$CLIENT" suite "$URL"
 counted nonroot timeout 60 "$CLIENT" nonroot "$URL&uid=1000&gid=1000"
 counted wire timeout 120 $PY "$CFS_SRC/tests/nfs/nfs3_wire.py" 127.0.0.1 "$NP" "$MP" /export
 
+# ---- NLM locks between two clients (the grace period is checked after the restart) ----
+printf 'lock me' >"$EXP/lockme.txt"
+counted nlm timeout 60 $PY "$CFS_SRC/tests/nfs/nlm_wire.py" locks 127.0.0.1 "$NP" "$MP" /export lockme.txt
+
 # ---- handles survive a restart; a deleted file's handle is stale ----
 printf 'keep' >"$EXP/keep.txt"
 printf 'gone' >"$EXP/gone.txt"
@@ -96,6 +101,7 @@ rm -f "$EXP/gone.txt"
 if gw --no-root-squash; then ok "gateway restarted"; else bad "gateway restart"; fi
 counted restart "$CLIENT" checkfh "$URL" "$T_TMP/fh.keep"
 counted restart "$CLIENT" checkfh "$URL" "$T_TMP/fh.gone" stale
+counted nlm-grace timeout 60 $PY "$CFS_SRC/tests/nfs/nlm_wire.py" grace 127.0.0.1 "$NP" "$MP" /export lockme.txt
 stop_gw
 
 # ---- root squash (the default of start nfs) ----

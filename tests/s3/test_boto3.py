@@ -108,9 +108,9 @@ for alg in ("CRC32", "CRC32C", "SHA1", "SHA256", "CRC64NVME"):
         check("PutObject x-amz-checksum-%s stored and returned" % alg.lower(),
               h.get("Checksum" + alg) == r.get("Checksum" + alg) and r.get("Checksum" + alg),
               (h.get("Checksum" + alg), r.get("Checksum" + alg)))
-    except Exception as e:  # CRC64NVME needs awscrt in older botocore
-        if alg == "CRC64NVME":
-            print("skip CRC64NVME via boto3 (%s)" % type(e).__name__)
+    except Exception as e:  # CRC32C/CRC64NVME need awscrt (botocore[crt])
+        if alg in ("CRC32C", "CRC64NVME") and "Dependency" in type(e).__name__:
+            print("skip %s via boto3 (%s; covered by the raw-request test)" % (alg, type(e).__name__))
         else:
             check("PutObject checksum %s" % alg, False, repr(e))
 
@@ -201,8 +201,8 @@ check("ListObjects v1 marker/max-keys", [o["Key"] for o in r["Contents"]] == ["l
 r = s3.list_objects(Bucket=B, Prefix="l/", Delimiter="/")
 check("ListObjects v1 delimiter", len(r.get("CommonPrefixes", [])) == 2)
 r = s3.list_objects_v2(Bucket=B, Prefix="l/s", EncodingType="url")
-check("ListObjectsV2 encoding-type=url (decoded by botocore)",
-      [o["Key"] for o in r["Contents"]] == ["l/sp ace"], r.get("Contents"))
+check("ListObjectsV2 encoding-type=url",
+      [o["Key"] for o in r["Contents"]] == ["l/sp%20ace"], r.get("Contents"))
 r = s3.list_objects_v2(Bucket=B, Prefix="l/d/e/")
 check("ListObjectsV2 prefix into nested dirs", [o["Key"] for o in r["Contents"]] == ["l/d/e/f"])
 r = s3.list_object_versions(Bucket=B, Prefix="l/a")
@@ -284,7 +284,10 @@ s3.upload_fileobj(io.BytesIO(big), B, "mp/transfer", Config=boto3.s3.transfer.Tr
     multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024))
 check("boto3 managed multipart transfer", s3.get_object(Bucket=B, Key="mp/transfer")["Body"].read() == big)
 
-# presigned URLs
+# presigned URLs: boto3's default (legacy query auth) and SigV4
+url = s3.generate_presigned_url("get_object", Params={"Bucket": B, "Key": "range.bin"}, ExpiresIn=60)
+check("presigned GET (boto3 default)", urllib.request.urlopen(url).read() == data)
+s3 = client(signature_version="s3v4")
 url = s3.generate_presigned_url("get_object", Params={"Bucket": B, "Key": "range.bin"}, ExpiresIn=60)
 check("presigned GET", urllib.request.urlopen(url).read() == data)
 url = s3.generate_presigned_url("put_object", Params={"Bucket": B, "Key": "presigned-put"}, ExpiresIn=60)

@@ -19,6 +19,8 @@
 
 #define H(n, v) {n, sizeof(n) - 1, v, sizeof(v) - 1}
 #define EMPTY EMPTY_SHA256
+#define V2SIG1 "S94gflWgar+leInpKvARxe69vYE="
+#define V2SIG2 "txyqsLm0iXigEXII8RYAmHt7Kbg="
 
 static struct s3_reqview view(const char *method, const char *target, const struct s3_hdr *h,
                               size_t nh)
@@ -283,8 +285,6 @@ static struct s3_buf example_body(const char *sig1, const char *sig2, const char
 
 #define SIG1 "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648"
 #define SIG2 "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497"
-#define V2SIG1 "PLACE1"
-#define V2SIG2 "PLACE2"
 #define TSIG1 "7ca2bb6b96869a322ee00fa7347cadb82c8801d9e36e87e71086051b27939767"
 #define TSIG2 "65ef73b8210158bc1059af76e2c4768ca752fadcda0eac914e4b951213af61f7"
 #define TSIG3 "caacfa3eeef4177f9dfd2bc2b60f0f39da9c402a820a4864f8bd732898f0fc72"
