@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend_glue.h"
 #include "config.h"
 #include "core.h"
 
@@ -360,6 +361,7 @@ static const struct cfs_directive pool_dirs[] = {
 static const struct cfs_directive breaker_dirs[] = {
     { "failure_threshold", CFS_CONF_INT, "5", CORE_OFF(breaker_failure_threshold), NULL, NULL, NULL },
     { "open_duration_ms", CFS_CONF_INT, "30000", CORE_OFF(breaker_open_duration_ms), NULL, NULL, NULL },
+    { "op_timeout_ms", CFS_CONF_INT, "30000", CORE_OFF(op_timeout_ms), NULL, "a backend call running longer counts as a failure", NULL },
     CFS_DIRECTIVES_END
 };
 static const struct cfs_directive health_dirs[] = {
@@ -400,7 +402,7 @@ static const struct cfs_directive export_dirs[] = {
     CFS_DIRECTIVES_END
 };
 
-static const char *const core_keys[] = { "gateway", "backend", "exports", "users", NULL };
+static const char *const core_keys[] = { "gateway", "backend", "exports", "users", "quotas", NULL };
 
 static bool is_core_key(const char *name)
 {
@@ -503,6 +505,15 @@ static int load_core(struct cfs__config *c, const config_setting_t *root)
                 errors++;
             } else {
                 c->users = s;
+            }
+        } else if (strcmp(name, "quotas") == 0) {
+            /* quotas: checked with the users table by cfs__backend_conf_check() */
+            if (!config_setting_is_list(s)) {
+                CFS_LOG_E(TAG, "%s:%d: quotas: expected a list ( { ... }, ... )",
+                          cfs__conf_file(N(s)), cfs__conf_line(N(s)));
+                errors++;
+            } else {
+                c->quotas = s;
             }
         }
     }
@@ -699,6 +710,14 @@ static int finish(struct cfs__config *c)
         errors += load_sections(c, root);
     }
     errors += check_core_values(c);
+    if (c->core.op_timeout_ms < 1) {
+        CFS_LOG_E(TAG, "backend.circuit_breaker.op_timeout_ms: expected >= 1, found %" PRId64,
+                  c->core.op_timeout_ms);
+        errors++;
+    }
+    /* users and quotas (core/backend_glue.c), after the exports they name */
+    if (errors == 0)
+        errors += cfs__backend_conf_check(c);
     return errors;
 }
 

@@ -39,6 +39,7 @@ struct cfs__core_conf {
     int64_t pool_min_per_node, pool_max_per_node;
     int64_t breaker_failure_threshold, breaker_open_duration_ms;
     int64_t health_interval_ms, health_timeout_ms;
+    int64_t op_timeout_ms;    /* circuit_breaker.op_timeout_ms: a call counts as failed */
 };
 
 struct cfs__module_section {
@@ -58,6 +59,7 @@ struct cfs__config {
     int nexports;
     struct cfs__export_conf exports[CFS_MAX_EXPORTS];
     const config_setting_t *users; /* the `users` list, or NULL */
+    const config_setting_t *quotas; /* the `quotas` list, or NULL (core/backend_glue.h) */
     int nsections;
     struct cfs__module_section sections[CFS_MAX_MODULE_SECTIONS];
     /* memory backing for a config built in memory (CLI shortcuts) */

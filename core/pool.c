@@ -33,6 +33,7 @@ struct cfs__pool_conn {
     void *handle;
     struct cfs__pool_conn *next; /* idle list */
     uint64_t idle_since;
+    atomic_bool expired;         /* cfs__pool_conn_expire: timeout already reported */
 };
 
 struct waiter {
@@ -522,11 +523,17 @@ void cfs__pool_release(struct cfs__pool_conn *c, int result)
 
     assert(c != NULL && c->magic == CONN_MAGIC);
     n = c->node;
-    cfs__breaker_report(n->br, result);
-    drop = conn_error(result) || atomic_load(&n->pool->closing);
+    if (atomic_load(&c->expired))
+        drop = true; /* its timeout was reported; a late result says nothing more */
+    else {
+        cfs__breaker_report(n->br, result);
+        drop = conn_error(result) || atomic_load(&n->pool->closing);
+    }
     pthread_mutex_lock(&n->mu);
     assert(n->in_use > 0);
     n->in_use--;
+    if (!drop && n->total > n->pool->conf.max_per_node)
+        drop = true; /* max_per_node was lowered by a reload */
     if (drop) {
         n->total--;
         slot_freed(n);
@@ -537,6 +544,35 @@ void cfs__pool_release(struct cfs__pool_conn *c, int result)
     pthread_mutex_unlock(&n->mu);
     if (drop)
         conn_close(n, c);
+}
+
+void cfs__pool_conn_expire(struct cfs__pool_conn *c)
+{
+    assert(c != NULL && c->magic == CONN_MAGIC);
+    if (!atomic_exchange(&c->expired, true))
+        cfs__breaker_report(c->node->br, CFS_ETIMEDOUT);
+}
+
+int cfs__pool_set_conf(struct cfs__pool *pool, const struct cfs__pool_conf *conf)
+{
+    struct cfs__pool_conf c = *conf;
+
+    assert(pool->magic == POOL_MAGIC);
+    fix_conf(&c);
+    for (size_t i = 0; i < pool->nnodes; i++)
+        pthread_mutex_lock(&pool->nodes[i].mu);
+    pool->conf = c;
+    for (size_t i = 0; i < pool->nnodes; i++) {
+        struct pool_node *n = &pool->nodes[i];
+
+        /* a raised max_per_node makes room for queued waiters: one slot each */
+        for (uint32_t room = n->total < c.max_per_node ? c.max_per_node - n->total : 0;
+             room > 0 && n->whead != NULL; room--)
+            slot_freed(n);
+        pthread_mutex_unlock(&n->mu);
+        cfs__breaker_set_conf(n->br, &c.breaker);
+    }
+    return 0;
 }
 
 void *cfs__pool_conn_handle(const struct cfs__pool_conn *conn)

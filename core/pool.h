@@ -97,6 +97,19 @@ int cfs__pool_acquire(struct cfs__pool *pool, int node, uint64_t timeout_ms,
                       struct cfs__pool_conn **out);
 /* Give the connection back with the result of the call made on it. */
 void cfs__pool_release(struct cfs__pool_conn *conn, int result);
+/*
+ * The call made on `conn` has run past its deadline: report a timeout (-ETIMEDOUT) to the
+ * node's breaker now, once, from any thread (a watchdog), while the call may still be
+ * stuck. The later cfs__pool_release() of the connection then reports nothing more and
+ * closes it (a connection that hung is not trusted again).
+ */
+void cfs__pool_conn_expire(struct cfs__pool_conn *conn);
+/*
+ * Apply a new configuration in place (reload): limits, timeouts and the breakers'
+ * settings (their state is kept). Connections beyond a lowered max_per_node are closed
+ * as they are released. 0.
+ */
+int cfs__pool_set_conf(struct cfs__pool *pool, const struct cfs__pool_conf *conf);
 /* The backend's handle of an acquired connection, and its node index. */
 void *cfs__pool_conn_handle(const struct cfs__pool_conn *conn);
 size_t cfs__pool_conn_node(const struct cfs__pool_conn *conn);

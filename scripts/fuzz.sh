@@ -15,6 +15,7 @@ targets=$(ls tests/fuzz/fuzz_*.c 2>/dev/null | sed 's|.*/||; s|\.c$||')
 # shellcheck disable=SC2086
 cmake --build "$dir" -j"$(nproc)" --target $targets || exit 1
 mkdir -p "$dir/crashes"
+export LSAN_OPTIONS="suppressions=$top/tests/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 ok=0
 bad=0
 for t in $targets; do

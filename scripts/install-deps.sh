@@ -8,7 +8,8 @@ export DEBIAN_FRONTEND=noninteractive
 build_pkgs="build-essential cmake pkg-config libevent-dev libltdl-dev libconfig-dev
   libssl-dev libjansson-dev libcmocka-dev libibverbs-dev librdmacm-dev curl"
 test_pkgs="clang libclang-rt-14-dev libfuzzer-14-dev prometheus wrk
-  libnfs-dev libnfs-utils python3 python3-boto3 awscli s3cmd netcat-openbsd"
+  libnfs-dev libnfs-utils python3 python3-boto3 awscli s3cmd netcat-openbsd
+  nfs-ganesha nfs-ganesha-vfs"
 
 pkgs=$build_pkgs
 [ "$what" = test ] && pkgs="$pkgs $test_pkgs"

@@ -42,6 +42,7 @@ build_and_test() { # dir, extra cmake args...
 mkdir -p build
 stage "build+ctest" build_and_test "$top/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 stage "asan+ubsan build+ctest" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  LSAN_OPTIONS="suppressions=$top/tests/fuzz/lsan.supp" \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 CFS_NO_DLCLOSE=1 \
   sh -c "$(cat <<'INNER'
 top=$1; jobs=$2

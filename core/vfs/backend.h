@@ -57,6 +57,9 @@ const struct cfs__vfs_backend *cfs__export_backend(cfs_export *exp);
 /* Map the caller through the export's squash options. */
 void cfs__export_map_cred(cfs_export *exp, const struct cfs_cred *in, struct cfs_cred *out);
 
+/* ---- one op on its backend connection: pool, breaker, leases, quotas (guard.c) ---- */
+int cfs__vfs_exec(cfs_export *exp, struct cfs_vfs_op *op);
+
 /* ---- handles (vfs.c) ---- */
 int cfs__fh_seal(uint32_t export_id, const void *payload, size_t len, struct cfs_fh *out);
 /* Check the envelope and MAC; *payload points into fh. */

@@ -7,6 +7,7 @@
 #define CFS_VFS_NAMESPACE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <cfs/vfs.h>
@@ -45,6 +46,16 @@ const struct cfs_vfs_api *cfs__vfs_api(void);
 
 /* Health: a cheap probe of the export's root (0 or negative error). */
 int cfs__vfs_export_probe(cfs_export *exp);
+/* Probe every export; the first failure's error, its export's name in `which`. */
+int cfs__vfs_probe_all(char *which, size_t len);
+
+/* Quotas: the export's usage is tracked (core/quota.c): the VFS charges and releases. */
+void cfs__vfs_export_set_quota(cfs_export *exp, bool on);
+bool cfs__vfs_export_quota(cfs_export *exp);
+
+/* Leases: break conflicting leases before write/truncate/unlink/rmdir/rename (NULL = off). */
+struct cfs_lock_api;
+void cfs__vfs_set_locks(const struct cfs_lock_api *api);
 
 struct cfs__vfs_stats {
     uint64_t attr_hits, attr_misses;   /* attribute cache */

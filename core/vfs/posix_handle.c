@@ -534,11 +534,26 @@ static int px_root_fh(void *ctx, struct cfs_fh *out)
     return 0;
 }
 
+/*
+ * Health probe: the root is still there and its configured path still leads to it (an
+ * export directory renamed away, deleted or replaced is reported, though the open fd
+ * would keep working): -ENOENT or -ESTALE.
+ */
 static int px_probe(void *ctx)
 {
     struct px *px = ctx;
     struct stat st;
-    return fstat(px->root_fd, &st) < 0 ? -errno : 0;
+    const char *path = cfs__vfs_api()->export_path(px->exp);
+
+    if (fstat(px->root_fd, &st) < 0)
+        return -errno;
+    if (!path)
+        return 0;
+    if (stat(path, &st) < 0)
+        return -errno;
+    if (st.st_dev != px->dev || (uint64_t)st.st_ino != px->root_ino)
+        return -ESTALE;
+    return 0;
 }
 
 static void px_flush(void *ctx)

@@ -19,6 +19,7 @@
 #include "core.h"
 #include "metrics.h"
 #include "backend.h"
+#include "backend_glue.h"
 
 void cfs__vfs_log(int level, const char *fmt, ...)
 {
@@ -40,6 +41,7 @@ struct cfs_export {
     struct cfs__export_opts opts;
     const struct cfs__vfs_backend *be;
     void *ctx;
+    _Atomic bool quota;      /* usage tracked by core/quota.c: charge in guard.c */
     struct cfs_export *next; /* on the live or the retired list */
 };
 
@@ -443,6 +445,32 @@ int cfs__vfs_export_probe(cfs_export *exp)
     return exp->be->probe ? exp->be->probe(exp->ctx) : 0;
 }
 
+int cfs__vfs_probe_all(char *which, size_t len)
+{
+    int r = 0;
+
+    if (which && len)
+        which[0] = '\0';
+    pthread_rwlock_rdlock(&exports_lock);
+    for (struct cfs_export *e = exports; e && r == 0; e = e->next) {
+        r = cfs__vfs_export_probe(e);
+        if (r < 0 && which && len)
+            snprintf(which, len, "%s", e->name);
+    }
+    pthread_rwlock_unlock(&exports_lock);
+    return r;
+}
+
+void cfs__vfs_export_set_quota(cfs_export *exp, bool on)
+{
+    atomic_store(&exp->quota, on);
+}
+
+bool cfs__vfs_export_quota(cfs_export *exp)
+{
+    return atomic_load_explicit(&exp->quota, memory_order_relaxed);
+}
+
 void cfs__export_map_cred(cfs_export *exp, const struct cfs_cred *in, struct cfs_cred *out)
 {
     *out = *in;
@@ -464,6 +492,9 @@ void cfs__export_map_cred(cfs_export *exp, const struct cfs_cred *in, struct cfs
 }
 
 /* ---- calls ---- */
+
+/* The op struct as first published (fields after it are read when op->size covers them). */
+#define OP_MIN_SIZE offsetof(struct cfs_vfs_op, lock_owner)
 static bool op_mutates(const struct cfs_vfs_op *op)
 {
     switch (op->op) {
@@ -483,7 +514,7 @@ static bool op_mutates(const struct cfs_vfs_op *op)
 static int vfs_call(struct cfs_vfs_op *op)
 {
     int r;
-    if (!op || op->size < sizeof(*op))
+    if (!op || op->size < OP_MIN_SIZE)
         return -EINVAL;
     op->fd = -1;
     op->priv[0] = NULL;
@@ -507,7 +538,7 @@ static int vfs_call(struct cfs_vfs_op *op)
         r = -EROFS;
         goto out;
     }
-    r = op->exp->be->exec(op->exp->ctx, op);
+    r = cfs__vfs_exec(op->exp, op); /* pool, breaker, leases, quotas: guard.c */
 out:
     if (r < 0) {
         atomic_fetch_add_explicit(&op_errors, 1, memory_order_relaxed);
@@ -571,13 +602,37 @@ static bool submit_fast(cfs_loop *loop, struct cfs_vfs_op *op)
     return cfs__loop_post(loop, fast_done, op) == 0;
 }
 
+/*
+ * The export's backend is refusing calls (every node's breaker open): answer CFS_ERETRY
+ * on the loop's next turn without queueing behind pool threads that may be stuck.
+ */
+static bool submit_reject(cfs_loop *loop, struct cfs_vfs_op *op)
+{
+    cfs_export *e = op->exp ? op->exp : export_from_fh(&op->fh);
+
+    if (!e || e->magic != EXPORT_MAGIC || !cfs__backend_rejecting(e))
+        return false;
+    op->fd = -1;
+    op->priv[0] = NULL;
+    op->status = CFS_ERETRY;
+    if (op->op > 0 && op->op < CFS_VOP__COUNT) {
+        atomic_fetch_add_explicit(&op_counts[op->op], 1, memory_order_relaxed);
+        cfs__counter_add(m_ops[op->op], 1);
+        cfs__counter_add(m_errs[op->op], 1);
+    }
+    atomic_fetch_add_explicit(&op_errors, 1, memory_order_relaxed);
+    return cfs__loop_post(loop, fast_done, op) == 0;
+}
+
 static int vfs_submit(cfs_loop *loop, struct cfs_vfs_op *op, cfs_vfs_done_fn done, void *arg)
 {
-    if (!op || op->size < sizeof(*op) || !done || !loop)
+    if (!op || op->size < OP_MIN_SIZE || !done || !loop)
         return -EINVAL;
     op->priv[1] = (void *)done;
     op->priv[2] = arg;
     if (submit_fast(loop, op))
+        return 0;
+    if (submit_reject(loop, op))
         return 0;
     return cfs__work_submit(loop, submit_work, submit_done, op);
 }

@@ -251,18 +251,17 @@ static int open_listeners(struct nfs3_srv *s, const struct nfs3_conf *c,
         s->nfs_port = api->listener_port(l);
     }
     if (!old || !same_addr(old->mount_bind, c->mount_bind)) {
-        if (s->l_mnt)
-            api->listener_close(s->l_mnt);
-        s->l_mnt = NULL;
-        s->mnt_port = 0;
+        l = NULL;
         if (c->mount_bind && c->mount_bind[0] && !same_addr(c->mount_bind, c->bind)) {
             l = api->listen("nfs3", c->mount_bind, CFS_LISTEN_TCP, nfs3_on_accept, s, err,
                             sizeof(err));
             if (l == NULL)
                 goto fail;
-            s->l_mnt = l;
-            s->mnt_port = api->listener_port(l);
         }
+        if (s->l_mnt)
+            api->listener_close(s->l_mnt);
+        s->l_mnt = l;
+        s->mnt_port = l ? api->listener_port(l) : 0;
     }
     if (!old || old->udp != c->udp || !same_addr(old->bind, c->bind) ||
         !same_addr(old->mount_bind, c->mount_bind)) {
@@ -290,11 +289,12 @@ fail:
     return -EADDRNOTAVAIL;
 }
 
-static void close_listeners(struct nfs3_srv *s)
+/* TCP listeners only (tcp_only), or all; UDP sockets go after their readers stopped. */
+static void close_listeners(struct nfs3_srv *s, bool tcp_only)
 {
     cfs_listener **ls[] = {&s->l_nfs, &s->l_mnt, &s->u_nfs, &s->u_mnt};
 
-    for (size_t i = 0; i < sizeof(ls) / sizeof(ls[0]); i++) {
+    for (size_t i = 0; i < (tcp_only ? 2u : sizeof(ls) / sizeof(ls[0])); i++) {
         if (*ls[i])
             s->api->listener_close(*ls[i]);
         *ls[i] = NULL;
@@ -327,17 +327,17 @@ static int nfs3_start(void *state, void *conf)
             goto fail;
         }
     }
+    nlm_start(s, c); /* the grace period is known before the first call */
     rc = open_listeners(s, c, NULL);
     if (rc < 0)
         goto fail;
-    nlm_start(s, c);
     nfs3_rpcbind_register(s, true);
     s->api->log(CFS_LOG_NOTICE, NFS3_TAG, "NFSv3 on %s (port %d), MOUNT on port %d%s",
                 c->bind, s->nfs_port, s->l_mnt ? s->mnt_port : s->nfs_port,
                 c->udp ? ", TCP and UDP" : "");
     return 0;
 fail:
-    close_listeners(s);
+    close_listeners(s, false);
     cfs_rpc_drc_free(s->drc);
     s->drc = NULL;
     free(s->loop_conns);
@@ -354,6 +354,10 @@ static int nfs3_reload(void *state, void *new_conf)
     int rc;
 
     if (old == NULL)
+        return CFS_ENOTSUP;
+    /* The UDP sockets are read by a loop: moving them is a restart of the instance. */
+    if ((old->udp || c->udp) && (old->udp != c->udp || !same_addr(old->bind, c->bind) ||
+                                 !same_addr(old->mount_bind, c->mount_bind)))
         return CFS_ENOTSUP;
     rc = open_listeners(s, c, old);
     if (rc < 0)
@@ -372,7 +376,7 @@ static int nfs3_drain(void *state, uint64_t deadline_ms)
 
     (void)deadline_ms;
     if (!atomic_exchange(&s->draining, true))
-        close_listeners(s);
+        close_listeners(s, true);
     return atomic_load(&s->live_conns) > 0 ? 0 : 0; /* connections close in stop */
 }
 
@@ -382,11 +386,13 @@ static void nfs3_stop(void *state)
     int n = s->nloops;
 
     atomic_store(&s->draining, true);
-    close_listeners(s);
+    close_listeners(s, true);
     if (atomic_load(&s->conf))
         nfs3_rpcbind_register(s, false);
-    if (s->loop_conns == NULL)
+    if (s->loop_conns == NULL) {
+        close_listeners(s, false);
         return;
+    }
     /* Each loop closes its own connections; wait for every posted call to have run. */
     for (int i = 0; i < n && atomic_load(&s->live_conns) > 0; i++) {
         cfs_loop *l = s->api->loop_get ? s->api->loop_get(i) : NULL;
@@ -403,6 +409,7 @@ static void nfs3_stop(void *state)
                     atomic_load(&s->live_conns));
         return; /* keep their state: a late completion must find it */
     }
+    close_listeners(s, false);
     cfs_rpc_drc_free(s->drc);
     s->drc = NULL;
     free(s->loop_conns);

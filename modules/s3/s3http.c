@@ -75,6 +75,8 @@ struct s3_creq {
     uint64_t discarded;
     struct s3_ck body_sha; /* buffered bodies with a signed payload hash */
     bool body_sha_on;
+    enum s3_err pend_err;  /* a failure seen on the loop while a pool job ran */
+    char pend_detail[128];
     struct evbuffer *stage;
     struct evbuffer *wbuf;
     struct s3_put put;
@@ -178,13 +180,20 @@ static void orphan_cleanup(struct s3_creq *q)
 
 static void fail(struct s3_creq *q, enum s3_err e, const char *detail)
 {
-    if (!q->failed)
-        s3_req_error(&q->r, e, detail);
-    q->failed = true;
     if (!q->body_done)
         q->close_after = true;
-    if (q->job != J_NONE)
+    if (q->job != J_NONE) {
+        /* the pool owns q->r until job_done: keep the error aside */
+        if (!q->failed && !q->pend_err) {
+            q->pend_err = e;
+            snprintf(q->pend_detail, sizeof(q->pend_detail), "%s", detail ? detail : "");
+        }
+        q->failed = true;
         return; /* job_done finishes */
+    }
+    if (q->r.err == S3E_OK)
+        s3_req_error(&q->r, e, detail);
+    q->failed = true;
     if (q->put.tmpname[0] || q->put.fd >= 0) {
         if (submit(q, J_ABORT) == 0)
             return;
@@ -206,6 +215,8 @@ static void job_done(void *arg, int status)
         return;
     }
     struct s3_conn *c = q->c;
+    if (q->pend_err && q->r.err == S3E_OK)
+        s3_req_error(&q->r, q->pend_err, q->pend_detail[0] ? q->pend_detail : NULL);
     switch (k) {
     case J_OP:
     case J_COMMIT:

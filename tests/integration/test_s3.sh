@@ -8,34 +8,34 @@ set -u
 trap 's3_finish; exit $?' EXIT INT TERM
 s3_start || exit 1
 AWS=${AWS:-/usr/bin/aws}
-A="$AWS --endpoint-url $S3_URL --no-progress"
+
 AA="$AWS --endpoint-url $S3_URL"
 W=$S3_WORK
 
 # ---- aws s3 ----
-s3_check "aws s3 mb" $A s3 mb s3://cli-bucket
+s3_check "aws s3 mb" $AA s3 mb s3://cli-bucket
 s3_check "bucket is a directory" test -d "$S3_DATA/cli-bucket"
-s3_fails "aws s3 mb twice fails" $A s3 mb s3://cli-bucket
+s3_fails "aws s3 mb twice fails" $AA s3 mb s3://cli-bucket
 printf 'small file\n' > "$W/small.txt"
-s3_check "aws s3 cp (PUT)" $A s3 cp "$W/small.txt" s3://cli-bucket/dir/small.txt
+s3_check "aws s3 cp (PUT)" $AA s3 cp "$W/small.txt" s3://cli-bucket/dir/small.txt
 s3_check "PUT visible in the namespace" cmp "$W/small.txt" "$S3_DATA/cli-bucket/dir/small.txt"
-s3_check "aws s3 cp (GET)" $A s3 cp s3://cli-bucket/dir/small.txt "$W/small.back"
+s3_check "aws s3 cp (GET)" $AA s3 cp s3://cli-bucket/dir/small.txt "$W/small.back"
 s3_check "GET content" cmp "$W/small.txt" "$W/small.back"
-$A s3 ls s3://cli-bucket/ > "$W/ls1" 2>&1
+$AA s3 ls s3://cli-bucket/ > "$W/ls1" 2>&1
 s3_check "aws s3 ls shows the prefix" grep -q "PRE dir/" "$W/ls1"
-$A s3 ls --recursive s3://cli-bucket/ > "$W/ls2" 2>&1
+$AA s3 ls --recursive s3://cli-bucket/ > "$W/ls2" 2>&1
 s3_check "aws s3 ls --recursive" grep -q "dir/small.txt" "$W/ls2"
-$A s3 ls > "$W/ls3" 2>&1
+$AA s3 ls > "$W/ls3" 2>&1
 s3_check "aws s3 ls (buckets)" grep -q "cli-bucket" "$W/ls3"
 s3_check "staging area hidden from ListBuckets" sh -c "! grep -q cfs-s3 '$W/ls3'"
 
 # > 100 MiB with the CLI's default multipart settings (8 MiB parts)
 head -c $((110 * 1024 * 1024 + 12345)) /dev/urandom > "$W/big.bin"
-s3_check "aws s3 cp 110 MiB (multipart)" $A s3 cp "$W/big.bin" s3://cli-bucket/big/big.bin
+s3_check "aws s3 cp 110 MiB (multipart)" $AA s3 cp "$W/big.bin" s3://cli-bucket/big/big.bin
 s3_check "multipart object intact on disk" cmp "$W/big.bin" "$S3_DATA/cli-bucket/big/big.bin"
-$A s3api head-object --bucket cli-bucket --key big/big.bin > "$W/head" 2>&1
+$AA s3api head-object --bucket cli-bucket --key big/big.bin > "$W/head" 2>&1
 s3_check "multipart ETag has -N suffix" grep -q '"ETag": "\\"[0-9a-f]*-14\\""' "$W/head"
-s3_check "aws s3 cp GET 110 MiB" $A s3 cp s3://cli-bucket/big/big.bin "$W/big.back"
+s3_check "aws s3 cp GET 110 MiB" $AA s3 cp s3://cli-bucket/big/big.bin "$W/big.back"
 s3_check "GET of the big object intact" cmp "$W/big.bin" "$W/big.back"
 s3_check "no upload left in staging" sh -c "[ -z \"\$(ls -A '$S3_DATA/.cfs-s3/uploads')\" ]"
 s3_check "no temp file left in staging" sh -c "[ -z \"\$(ls -A '$S3_DATA/.cfs-s3/tmp')\" ]"
@@ -43,14 +43,14 @@ s3_check "no temp file left in staging" sh -c "[ -z \"\$(ls -A '$S3_DATA/.cfs-s3
 # sync, recursive copy, rm
 mkdir -p "$W/tree/a/b" "$W/tree/c"
 for f in a/1 a/b/2 c/3 top; do echo "$f" > "$W/tree/$f"; done
-s3_check "aws s3 sync" $A s3 sync "$W/tree" s3://cli-bucket/tree
+s3_check "aws s3 sync" $AA s3 sync "$W/tree" s3://cli-bucket/tree
 s3_check "synced tree on disk" cmp "$W/tree/a/b/2" "$S3_DATA/cli-bucket/tree/a/b/2"
-s3_check "aws s3 sync again (no changes)" $A s3 sync "$W/tree" s3://cli-bucket/tree
-s3_check "aws s3 cp --recursive down" $A s3 cp --recursive s3://cli-bucket/tree "$W/tree2"
+s3_check "aws s3 sync again (no changes)" $AA s3 sync "$W/tree" s3://cli-bucket/tree
+s3_check "aws s3 cp --recursive down" $AA s3 cp --recursive s3://cli-bucket/tree "$W/tree2"
 s3_check "recursive copy equal" diff -r "$W/tree" "$W/tree2"
-s3_check "aws s3 rm" $A s3 rm s3://cli-bucket/tree/top
+s3_check "aws s3 rm" $AA s3 rm s3://cli-bucket/tree/top
 s3_check "rm removed the file" test ! -e "$S3_DATA/cli-bucket/tree/top"
-s3_check "aws s3 rm --recursive" $A s3 rm --recursive s3://cli-bucket/tree
+s3_check "aws s3 rm --recursive" $AA s3 rm --recursive s3://cli-bucket/tree
 s3_check "recursive rm left no directories" test ! -e "$S3_DATA/cli-bucket/tree"
 
 # presign
@@ -58,39 +58,39 @@ URL=$($AWS --endpoint-url "$S3_URL" s3 presign s3://cli-bucket/dir/small.txt --e
 s3_check "aws s3 presign URL works" sh -c "python3 -c \"import urllib.request,sys; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())\" '$URL' | cmp - '$W/small.txt'"
 
 # ---- aws s3api ----
-s3_check "s3api put-object with metadata" $A s3api put-object --bucket cli-bucket --key api/obj \
+s3_check "s3api put-object with metadata" $AA s3api put-object --bucket cli-bucket --key api/obj \
   --body "$W/small.txt" --content-type text/x-test --metadata k1=v1 --cache-control no-cache
-$A s3api head-object --bucket cli-bucket --key api/obj > "$W/h2" 2>&1
+$AA s3api head-object --bucket cli-bucket --key api/obj > "$W/h2" 2>&1
 s3_check "s3api head-object metadata" grep -q '"k1": "v1"' "$W/h2"
 s3_check "s3api head-object content type" grep -q '"ContentType": "text/x-test"' "$W/h2"
-s3_check "s3api get-object range" $A s3api get-object --bucket cli-bucket --key api/obj --range bytes=0-4 "$W/r5"
+s3_check "s3api get-object range" $AA s3api get-object --bucket cli-bucket --key api/obj --range bytes=0-4 "$W/r5"
 s3_check "range content" sh -c "[ \"\$(cat '$W/r5')\" = small ]"
-s3_fails "s3api get-object bad range -> error" $A s3api get-object --bucket cli-bucket --key api/obj --range bytes=500-600 "$W/r6"
-s3_check "s3api copy-object" $A s3api copy-object --bucket cli-bucket --key api/copy --copy-source cli-bucket/api/obj
-s3_check "s3api list-objects-v2" sh -c "$A s3api list-objects-v2 --bucket cli-bucket --prefix api/ | grep -q api/copy"
-s3_check "s3api list-objects (v1)" sh -c "$A s3api list-objects --bucket cli-bucket --prefix api/ --delimiter / | grep -q api/obj"
-s3_check "s3api get-bucket-location" $A s3api get-bucket-location --bucket cli-bucket
-s3_check "s3api put-bucket-versioning" $A s3api put-bucket-versioning --bucket cli-bucket --versioning-configuration Status=Enabled
-s3_check "s3api get-bucket-versioning" sh -c "$A s3api get-bucket-versioning --bucket cli-bucket | grep -q Enabled"
-s3_check "s3api list-object-versions" sh -c "$A s3api list-object-versions --bucket cli-bucket --prefix api/ | grep -q api/obj"
-UP=$($A s3api create-multipart-upload --bucket cli-bucket --key api/mp --query UploadId --output text 2>"$W/err")
+s3_fails "s3api get-object bad range -> error" $AA s3api get-object --bucket cli-bucket --key api/obj --range bytes=500-600 "$W/r6"
+s3_check "s3api copy-object" $AA s3api copy-object --bucket cli-bucket --key api/copy --copy-source cli-bucket/api/obj
+s3_check "s3api list-objects-v2" sh -c "$AA s3api list-objects-v2 --bucket cli-bucket --prefix api/ | grep -q api/copy"
+s3_check "s3api list-objects (v1)" sh -c "$AA s3api list-objects --bucket cli-bucket --prefix api/ --delimiter / | grep -q api/obj"
+s3_check "s3api get-bucket-location" $AA s3api get-bucket-location --bucket cli-bucket
+s3_check "s3api put-bucket-versioning" $AA s3api put-bucket-versioning --bucket cli-bucket --versioning-configuration Status=Enabled
+s3_check "s3api get-bucket-versioning" sh -c "$AA s3api get-bucket-versioning --bucket cli-bucket | grep -q Enabled"
+s3_check "s3api list-object-versions" sh -c "$AA s3api list-object-versions --bucket cli-bucket --prefix api/ | grep -q api/obj"
+UP=$($AA s3api create-multipart-upload --bucket cli-bucket --key api/mp --query UploadId --output text 2>"$W/err")
 s3_check "s3api create-multipart-upload" test -n "$UP"
 head -c $((5 * 1024 * 1024)) /dev/urandom > "$W/p1"
 head -c 777 /dev/urandom > "$W/p2"
-E1=$($A s3api upload-part --bucket cli-bucket --key api/mp --upload-id "$UP" --part-number 1 --body "$W/p1" --query ETag --output text)
-E2=$($A s3api upload-part --bucket cli-bucket --key api/mp --upload-id "$UP" --part-number 2 --body "$W/p2" --query ETag --output text)
-s3_check "s3api list-parts" sh -c "$A s3api list-parts --bucket cli-bucket --key api/mp --upload-id $UP | grep -c PartNumber | grep -q 2"
-s3_check "s3api list-multipart-uploads" sh -c "$A s3api list-multipart-uploads --bucket cli-bucket | grep -q $UP"
+E1=$($AA s3api upload-part --bucket cli-bucket --key api/mp --upload-id "$UP" --part-number 1 --body "$W/p1" --query ETag --output text)
+E2=$($AA s3api upload-part --bucket cli-bucket --key api/mp --upload-id "$UP" --part-number 2 --body "$W/p2" --query ETag --output text)
+s3_check "s3api list-parts" sh -c "$AA s3api list-parts --bucket cli-bucket --key api/mp --upload-id $UP | grep -c PartNumber | grep -q 2"
+s3_check "s3api list-multipart-uploads" sh -c "$AA s3api list-multipart-uploads --bucket cli-bucket | grep -q $UP"
 printf '{"Parts":[{"PartNumber":1,"ETag":%s},{"PartNumber":2,"ETag":%s}]}' "$(printf '%s' "$E1" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')" "$(printf '%s' "$E2" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')" > "$W/parts.json"
-s3_check "s3api complete-multipart-upload" $A s3api complete-multipart-upload --bucket cli-bucket --key api/mp --upload-id "$UP" --multipart-upload "file://$W/parts.json"
+s3_check "s3api complete-multipart-upload" $AA s3api complete-multipart-upload --bucket cli-bucket --key api/mp --upload-id "$UP" --multipart-upload "file://$W/parts.json"
 s3_check "completed object" sh -c "cat '$W/p1' '$W/p2' | cmp - '$S3_DATA/cli-bucket/api/mp'"
-UP2=$($A s3api create-multipart-upload --bucket cli-bucket --key api/ab --query UploadId --output text)
-s3_check "s3api abort-multipart-upload" $A s3api abort-multipart-upload --bucket cli-bucket --key api/ab --upload-id "$UP2"
+UP2=$($AA s3api create-multipart-upload --bucket cli-bucket --key api/ab --query UploadId --output text)
+s3_check "s3api abort-multipart-upload" $AA s3api abort-multipart-upload --bucket cli-bucket --key api/ab --upload-id "$UP2"
 printf '{"Objects":[{"Key":"api/obj"},{"Key":"api/copy"}],"Quiet":true}' > "$W/del.json"
-s3_check "s3api delete-objects (quiet)" $A s3api delete-objects --bucket cli-bucket --delete "file://$W/del.json"
+s3_check "s3api delete-objects (quiet)" $AA s3api delete-objects --bucket cli-bucket --delete "file://$W/del.json"
 s3_check "delete-objects removed both" sh -c "[ ! -e '$S3_DATA/cli-bucket/api/obj' ] && [ ! -e '$S3_DATA/cli-bucket/api/copy' ]"
-s3_fails "s3api delete-bucket non-empty fails" $A s3api delete-bucket --bucket cli-bucket
-s3_check "aws s3 rb --force" $A s3 rb --force s3://cli-bucket
+s3_fails "s3api delete-bucket non-empty fails" $AA s3api delete-bucket --bucket cli-bucket
+s3_check "aws s3 rb --force" $AA s3 rb --force s3://cli-bucket
 s3_check "bucket directory gone" test ! -e "$S3_DATA/cli-bucket"
 
 # ---- s3cmd ----

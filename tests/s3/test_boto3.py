@@ -48,7 +48,8 @@ def client(**cfg):
 
 
 s3 = client()
-B = "boto-bucket"
+B = os.environ.get("BOTO_BUCKET", "boto-bucket")
+print("botocore %s, bucket %s" % (botocore.__version__, B))
 
 # ---- buckets ----
 s3.create_bucket(Bucket=B)
@@ -109,7 +110,8 @@ for alg in ("CRC32", "CRC32C", "SHA1", "SHA256", "CRC64NVME"):
               h.get("Checksum" + alg) == r.get("Checksum" + alg) and r.get("Checksum" + alg),
               (h.get("Checksum" + alg), r.get("Checksum" + alg)))
     except Exception as e:  # CRC32C/CRC64NVME need awscrt (botocore[crt])
-        if alg in ("CRC32C", "CRC64NVME") and "Dependency" in type(e).__name__:
+        if alg in ("CRC32C", "CRC64NVME") and ("Dependency" in type(e).__name__ or
+                                              "Unsupported checksum" in str(e)):
             print("skip %s via boto3 (%s; covered by the raw-request test)" % (alg, type(e).__name__))
         else:
             check("PutObject checksum %s" % alg, False, repr(e))
@@ -154,8 +156,8 @@ try:
     check("PUT If-None-Match: * on existing key -> 412", st == 412, (code, st))
     s3.put_object(Bucket=B, Key="fresh-key", Body=b"x", IfNoneMatch="*")
     check("PUT If-None-Match: * on a new key", s3.get_object(Bucket=B, Key="fresh-key")["Body"].read() == b"x")
-except TypeError:
-    print("skip If-None-Match on PUT (botocore too old)")
+except (TypeError, botocore.exceptions.ParamValidationError):
+    print("skip If-None-Match on PUT via boto3 (botocore %s too old; covered by test_raw.py)" % botocore.__version__)
 
 # copy
 s3.copy_object(Bucket=B, Key="copy1.txt", CopySource={"Bucket": B, "Key": "a/b/c.txt"})
@@ -317,14 +319,14 @@ try:
     s3c = client(s3={"payload_signing_enabled": True}, request_checksum_calculation="when_required")
     s3c.put_object(Bucket=B, Key="signed-payload", Body=b"signed payload body")
     check("signed payload PUT", s3.get_object(Bucket=B, Key="signed-payload")["Body"].read() == b"signed payload body")
-except TypeError:
+except (TypeError, botocore.exceptions.ParamValidationError):
     pass
 
 # the bucket empties and goes
-s3.delete_bucket(Bucket="boto-empty") if False else None
-s3.create_bucket(Bucket="boto-empty")
-s3.delete_bucket(Bucket="boto-empty")
-code, st = err_code(s3.head_bucket, Bucket="boto-empty")
+s3.delete_bucket(Bucket=B + "-empty") if False else None
+s3.create_bucket(Bucket=B + "-empty")
+s3.delete_bucket(Bucket=B + "-empty")
+code, st = err_code(s3.head_bucket, Bucket=B + "-empty")
 check("DeleteBucket", st == 404, (code, st))
 
 print("%d passed, %d failed" % (passed, failed))

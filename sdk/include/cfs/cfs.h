@@ -8,4 +8,5 @@
 #include "vfs.h"
 #include "errmap.h"
 #include "meta.h"
+#include "identity.h"
 #endif

@@ -34,6 +34,7 @@ typedef struct cfs_metric cfs_metric;     /* a metric family */
 typedef struct cfs_series cfs_series;     /* one labelled series of a family */
 struct cfs_vfs_api;                       /* cfs/vfs.h */
 struct cfs_lock_api;                      /* cfs/lock.h (namespace issue) */
+struct cfs_identity_info;                 /* cfs/identity.h */
 
 /* ---- logging ---------------------------------------------------------------- */
 enum cfs_log_level {
@@ -158,6 +159,12 @@ struct cfs_host_api {
     /* -- connections accounting for metrics and drain -- */
     void (*conn_opened)(const char *module);
     void (*conn_closed)(const char *module);
+
+    /* -- identity: the users table of the core configuration (cfs/identity.h) --
+     * Appended in ABI 1.0; test CFS_HOST_HAS(api, identity_by_name). Set out->size
+     * before the call; the host fills what fits. 0, -ENOENT (no such user), -EINVAL. */
+    int (*identity_by_access_key)(const char *access_key, struct cfs_identity_info *out);
+    int (*identity_by_name)(const char *name, struct cfs_identity_info *out);
 };
 
 #ifdef __cplusplus

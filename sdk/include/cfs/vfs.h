@@ -44,6 +44,7 @@ struct cfs_cred {
 };
 
 typedef struct cfs_export cfs_export; /* opaque: one exported directory tree */
+struct cfs_lock_owner;                  /* cfs/lock.h */
 
 enum cfs_ftype {
     CFS_FT_REG = 1, CFS_FT_DIR, CFS_FT_BLK, CFS_FT_CHR, CFS_FT_LNK, CFS_FT_SOCK, CFS_FT_FIFO,
@@ -182,6 +183,15 @@ struct cfs_vfs_op {
 
     /* private to the VFS */
     void *priv[4];
+
+    /* ---- appended (ABI 1.0); the VFS reads it only when `size` covers it ---- */
+    /*
+     * Input: the lock owner the op is made for (NFSv4 open/lock owner, SMB lease key),
+     * or NULL. Before a write, a truncate (setattr size), an unlink/rmdir or a rename the
+     * VFS breaks the conflicting leases/delegations (cfs/lock.h) of every other owner and
+     * fails the op with CFS_ERETRY while a break is in progress.
+     */
+    const struct cfs_lock_owner *lock_owner;
 };
 
 typedef void (*cfs_vfs_done_fn)(struct cfs_vfs_op *op, void *arg);
@@ -222,6 +232,10 @@ struct cfs_vfs_api {
     /* Apply the export's squash rules to a caller's credentials (in place). */
     void (*squash)(cfs_export *exp, struct cfs_cred *cred);
 };
+
+/* Does op (of op->size bytes) carry `field`? (fields appended after ABI 1.0's first cut) */
+#define CFS_VFS_OP_HAS(op, field)                                                       \
+    (offsetof(struct cfs_vfs_op, field) + sizeof((op)->field) <= (size_t)(op)->size)
 
 /* Initialise an op (zeroes it and sets size/op/cred/exp). */
 static inline void cfs_vfs_op_init(struct cfs_vfs_op *op, enum cfs_vfs_opcode code,
