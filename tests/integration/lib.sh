@@ -55,6 +55,9 @@ stop_gw() {
 
 finish() {
   stop_gw
+  if grep -q "ERROR: AddressSanitizer\|runtime error:\|LeakSanitizer" "$T_TMP/gw.log" 2>/dev/null; then
+    bad "sanitizer report in the gateway log"
+  fi
   if [ "$T_FAIL" -ne 0 ]; then
     echo "--- gateway log (last 60 lines)"
     tail -60 "$T_TMP/gw.log" 2>/dev/null
