@@ -120,6 +120,54 @@ static bool path_eq(const char *a, const char *b)
     return na == nb && memcmp(a, b, na) == 0;
 }
 
+/*
+ * Does `dir` name `base` or a directory below it? Returns the remainder below base
+ * ("" for base itself, "a/b" for base/a/b) or NULL.
+ */
+static const char *below(const char *dir, const char *base)
+{
+    size_t n = strlen(base);
+
+    while (n > 1 && base[n - 1] == '/')
+        n--;
+    if (strncmp(dir, base, n) != 0 || (dir[n] != '\0' && dir[n] != '/'))
+        return NULL;
+    dir += n;
+    while (*dir == '/')
+        dir++;
+    return dir;
+}
+
+/*
+ * The export holding a directory a client names in MNT below an export ("/name/a/b" or
+ * "<path>/a/b"), as Linux nfsd and Ganesha allow: *rest gets "a/b".
+ */
+static cfs_export *find_export_below(struct nfs3_srv *s, const char *dir, const char **rest)
+{
+    int n = export_count(s);
+
+    for (int i = 0; i < n; i++) {
+        cfs_export *e = s->vfs->export_get(i);
+        const struct cfs_export_info *info = e ? info_of(s, e) : NULL;
+        char slash_name[NFS3_PATH_MAX + 2];
+        const char *r = NULL;
+
+        if (info == NULL)
+            continue;
+        if (info->path)
+            r = below(dir, info->path);
+        if (r == NULL && info->name) {
+            snprintf(slash_name, sizeof(slash_name), "/%s", info->name);
+            r = below(dir, slash_name);
+        }
+        if (r != NULL && *r != '\0') {
+            *rest = r;
+            return e;
+        }
+    }
+    return NULL;
+}
+
 /* The export a client names in MNT: its path, "/name" or "name". */
 static cfs_export *find_export(struct nfs3_srv *s, const char *dir)
 {
@@ -205,13 +253,54 @@ void mnt3_list_free(struct nfs3_srv *s)
 
 /* ---- procedures ---- */
 
-static void mnt(struct nfs3_req *r)
+static void mnt_reply(struct nfs3_req *r, uint32_t st, const struct cfs_fh *fh)
 {
     struct nfs3_srv *s = r->conn->srv;
     struct cfs_xdr *x = &r->out;
+    char host[INET6_ADDRSTRLEN];
+
+    if (st == MNT3_OK) {
+        peer_host(r, host, sizeof(host));
+        list_add(s, host, r->args.path);
+    }
+    r->status = st;
+    cfs_xdr_enc_u32(x, st);
+    if (st == MNT3_OK) {
+        nfs3_enc_fh(x, fh);
+        cfs_xdr_enc_u32(x, 2);
+        cfs_xdr_enc_u32(x, CFS_RPC_AUTH_SYS);
+        cfs_xdr_enc_u32(x, CFS_RPC_AUTH_NONE);
+    }
+    if (st != MNT3_OK && s->api->log)
+        s->api->log(CFS_LOG_INFO, NFS3_TAG, "MNT %s from %s refused: %u", r->args.path,
+                    r->conn->peer_str, st);
+}
+
+/* A mount below an export's root resolved: answer on the connection's loop. */
+static void mnt_below_done(struct cfs_vfs_op *op, void *arg)
+{
+    struct nfs3_req *r = arg;
+    uint32_t st = MNT3_OK;
+
+    if (op->status == CFS_ERETRY)
+        st = MNT3ERR_SERVERFAULT;
+    else if (op->status == -EACCES || op->status == -EPERM)
+        st = MNT3ERR_ACCES;
+    else if (op->status != 0)
+        st = MNT3ERR_NOENT;
+    else if (op->has_attr && op->attr.type != CFS_FT_DIR)
+        st = MNT3ERR_NOTDIR;
+    mnt_reply(r, st, &op->out_fh);
+    nfs3_req_finish(r);
+}
+
+/* Returns true when the reply will be sent later (a mount below an export's root). */
+static bool mnt(struct nfs3_req *r)
+{
+    struct nfs3_srv *s = r->conn->srv;
     const struct cfs_export_info *info;
     struct cfs_fh fh;
-    char host[INET6_ADDRSTRLEN];
+    const char *rest = NULL;
     cfs_export *e;
     uint32_t st = MNT3_OK;
 
@@ -220,6 +309,8 @@ static void mnt(struct nfs3_req *r)
         goto out;
     }
     e = find_export(s, r->args.path);
+    if (e == NULL)
+        e = find_export_below(s, r->args.path, &rest);
     if (e == NULL) {
         st = MNT3ERR_NOENT;
         goto out;
@@ -245,20 +336,18 @@ static void mnt(struct nfs3_req *r)
         st = MNT3ERR_SERVERFAULT;
         goto out;
     }
-    peer_host(r, host, sizeof(host));
-    list_add(s, host, r->args.path);
-out:
-    r->status = st;
-    cfs_xdr_enc_u32(x, st);
-    if (st == MNT3_OK) {
-        nfs3_enc_fh(x, &fh);
-        cfs_xdr_enc_u32(x, 2);
-        cfs_xdr_enc_u32(x, CFS_RPC_AUTH_SYS);
-        cfs_xdr_enc_u32(x, CFS_RPC_AUTH_NONE);
+    if (rest) {
+        /* Resolve the sub-path with the caller's credentials, confined to the export. */
+        cfs_vfs_op_init(&r->op, CFS_VOP_LOOKUP_PATH, &r->cred, e);
+        r->op.fh = fh;
+        r->op.name = rest;
+        if (s->vfs->submit(r->conn->loop, &r->op, mnt_below_done, r) == 0)
+            return true;
+        st = MNT3ERR_SERVERFAULT;
     }
-    if (st != MNT3_OK && s->api->log)
-        s->api->log(CFS_LOG_INFO, NFS3_TAG, "MNT %s from %s refused: %u", r->args.path,
-                    r->conn->peer_str, st);
+out:
+    mnt_reply(r, st, &fh);
+    return false;
 }
 
 static void dump(struct nfs3_req *r)
@@ -315,7 +404,8 @@ void mnt3_proc_run(struct nfs3_req *r)
     case MNT3_NULL:
         break;
     case MNT3_MNT:
-        mnt(r);
+        if (mnt(r))
+            return; /* answered by mnt_below_done */
         break;
     case MNT3_DUMP:
         dump(r);

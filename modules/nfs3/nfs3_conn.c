@@ -22,6 +22,7 @@
 
 #define NFS3_OUT_HIGH (32u << 20) /* pause reading while this much output is queued */
 #define NFS3_UDP_MAX 65536u
+#define NFS3_IO_CHUNK (2u << 20) /* bytes one read/write callback may move */
 
 static const uint8_t zeros[4];
 
@@ -133,6 +134,7 @@ static void req_free(struct nfs3_req *r)
 {
     struct nfs3_srv *s = r->conn->srv;
 
+    atomic_fetch_sub(&s->live_reqs, 1);
     if (r->op_live)
         s->vfs->op_release(&r->op);
     if (r->use_drc && !r->done)
@@ -415,6 +417,7 @@ static void handle_record(struct nfs3_conn *c, uint8_t *rec, size_t len,
         return;
     }
     /* Queue it now: replies leave in call order. */
+    atomic_fetch_add(&s->live_reqs, 1);
     if (c->tail)
         c->tail->next = r;
     else
@@ -679,6 +682,10 @@ void nfs3_on_accept(cfs_loop *loop, int fd, const struct sockaddr *peer, socklen
     conn_link(c, loop_list(c));
     if (s->api->conn_opened)
         s->api->conn_opened("nfs3");
+    /* libevent moves 16 KiB per callback by default: a 1 MiB READ/WRITE would take 64
+     * trips through the loop. Let one callback move a whole record. */
+    bufferevent_set_max_single_read(c->bev, NFS3_IO_CHUNK);
+    bufferevent_set_max_single_write(c->bev, NFS3_IO_CHUNK);
     bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
     bufferevent_enable(c->bev, EV_READ);
     if (s->api->log_enabled && s->api->log_enabled(CFS_LOG_DEBUG))

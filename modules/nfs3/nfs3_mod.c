@@ -377,7 +377,8 @@ static int nfs3_drain(void *state, uint64_t deadline_ms)
     (void)deadline_ms;
     if (!atomic_exchange(&s->draining, true))
         close_listeners(s, true);
-    return atomic_load(&s->live_conns) > 0 ? 0 : 0; /* connections close in stop */
+    /* Busy while calls are in progress; idle connections are closed by stop. */
+    return atomic_load(&s->live_reqs);
 }
 
 static void nfs3_stop(void *state)

@@ -529,7 +529,8 @@ void nfs3_proc_run(struct nfs3_req *r)
     case NFS3_READDIR: case NFS3_READDIRPLUS: {
         bool plus = r->handler == NFS3_READDIRPLUS;
         uint32_t budget = plus ? a->maxcount : a->count;
-        uint64_t max = plus ? budget / 96u + 1 : budget / 24u + 1;
+        /* entries the reply can hold: ~144 bytes with attributes and handle, ~24 without */
+        uint64_t max = plus ? budget / 144u + 1 : budget / 24u + 1;
 
         if (budget > (uint32_t)cf->max_io) {
             if (plus)

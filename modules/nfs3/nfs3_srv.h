@@ -51,6 +51,7 @@ struct nfs3_srv {
     cfs_rpc_drc *drc;
     atomic_bool draining;
     atomic_int live_conns;
+    atomic_int live_reqs;          /* calls received and not yet answered */
     atomic_int posts_pending;      /* close-all calls posted to loops by stop */
     int nloops;
     struct nfs3_conn **loop_conns; /* per loop: list of its connections */

@@ -115,6 +115,58 @@ counted ro timeout 60 "$CLIENT" ro "$URL"
 check "read-only export: nothing was created" test ! -e "$EXP/new.txt"
 stop_gw
 
+# ---- rpcbind registration (when an rpcbind binary exists and port 111 is free) ----
+pmap_has() { # prog port -> yes (mapped to port), taken (to another port), no
+  $PY - "$1" "$2" <<'EOF'
+import socket, struct, sys
+u32 = lambda v: struct.pack(">I", v)
+prog, port = int(sys.argv[1]), int(sys.argv[2])
+m = u32(7) + u32(0) + u32(2) + u32(100000) + u32(2) + u32(4) + u32(0) * 4  # PMAPPROC_DUMP
+s = socket.create_connection(("127.0.0.1", 111), timeout=3)
+s.sendall(u32(0x80000000 | len(m)) + m)
+r = b""
+while True:
+    h = s.recv(4, socket.MSG_WAITALL)
+    n = struct.unpack(">I", h)[0]
+    r += s.recv(n & 0x7FFFFFFF, socket.MSG_WAITALL)
+    if n & 0x80000000:
+        break
+at, found, other = 24, False, False
+while at + 4 <= len(r) and struct.unpack(">I", r[at:at + 4])[0] == 1:
+    p, v, pr, po = struct.unpack(">IIII", r[at + 4:at + 20])
+    found |= (p, pr, po) == (prog, 6, port)
+    other |= p == prog and pr == 6 and po != port
+    at += 20
+print("yes" if found else "taken" if other else "no")
+EOF
+}
+if command -v rpcbind >/dev/null 2>&1 &&
+   ! $PY -c 'import socket; socket.create_connection(("127.0.0.1",111),timeout=1)' 2>/dev/null; then
+  rpcbind -f >"$T_TMP/rpcbind.log" 2>&1 &  # no -w: no state from an earlier run
+  RPCB_PID=$!
+  sleep 0.5
+  if gw --no-root-squash; then
+    # Another gateway started meanwhile (parallel tests) may own a mapping: rpcbind lets
+    # only the owner replace it, so "taken" is not our failure.
+    for m in "100003 $NP NFS" "100005 $MP MOUNT" "100021 $NP NLM"; do
+      set -- $m
+      case $(pmap_has "$1" "$2") in
+        yes) ok "rpcbind: $3 registered on $2" ;;
+        taken) echo "SKIP: rpcbind: $3 is registered by another server" ;;
+        *) bad "rpcbind: $3 not registered" ;;
+      esac
+    done
+    stop_gw
+    check "rpcbind: unregistered on stop" test "$(pmap_has 100003 "$NP")" != yes
+  else
+    bad "gateway start with rpcbind"
+  fi
+  kill "$RPCB_PID" 2>/dev/null
+  wait "$RPCB_PID" 2>/dev/null
+else
+  echo "SKIP: rpcbind registration (no rpcbind binary, or port 111 in use)"
+fi
+
 if grep -q "AddressSanitizer\|runtime error" "$T_TMP/gw.log"; then
   bad "sanitizer reports in the gateway log"
 fi

@@ -12,7 +12,9 @@
  * URL: nfs://127.0.0.1/export?nfsport=P&mountport=Q&version=3[&uid=..&gid=..]
  * Prints "ok - what" / "not ok - what" lines and exits 1 if anything failed.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>

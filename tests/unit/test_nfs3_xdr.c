@@ -1,7 +1,8 @@
 /*
  * tests/unit/test_nfs3_xdr.c - mod_nfs3's argument decoders and attribute encoders
  * (modules/nfs3/nfs3_xdr.c compiled in): every procedure's arguments, WRITE data by
- * reference, bounds (handles > 64 bytes, names, bad enums, trailing bytes), fattr3 size.
+ * reference, bounds (handles > 64 bytes, names, bad enums, trailing bytes), fattr3 size,
+ * NLM4 and NSM arguments.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -273,12 +274,66 @@ static void test_encoders(void **state)
     assert_string_equal(mnt3_proc_name(MNT3_EXPORT), "EXPORT");
 }
 
+static void test_nlm(void **state)
+{
+    uint8_t b[2048];
+    struct cfs_xdr x;
+    uint8_t big[80] = {0};
+
+    (void)state;
+    /* LOCK: cookie, block, exclusive, lock, reclaim, state */
+    cfs_xdr_enc_init(&x, b, sizeof(b));
+    cfs_xdr_enc_opaque(&x, "ck", 2);
+    cfs_xdr_enc_bool(&x, true);
+    cfs_xdr_enc_bool(&x, true);
+    cfs_xdr_enc_string(&x, "client-a");
+    put_fh(&x, 22);
+    cfs_xdr_enc_opaque(&x, "owner", 5);
+    cfs_xdr_enc_i32(&x, 42);
+    cfs_xdr_enc_u64(&x, 100);
+    cfs_xdr_enc_u64(&x, 0);
+    cfs_xdr_enc_bool(&x, false);
+    cfs_xdr_enc_i32(&x, 3);
+    assert_int_equal(nlm4_decode_args(NLM4_LOCK, b, x.pos, &A), 0);
+    assert_true(A.nlm.block && A.nlm.exclusive && !A.nlm.reclaim);
+    assert_string_equal(A.nlm.caller, "client-a");
+    assert_int_equal(A.nlm.fh.len, 22);
+    assert_int_equal(A.nlm.oh_len, 5);
+    assert_memory_equal(A.nlm.oh, "owner", 5);
+    assert_int_equal(A.nlm.svid, 42);
+    assert_true(A.nlm.offset == 100 && A.nlm.len == 0);
+    assert_int_equal(A.nlm.cookie_len, 2);
+    /* truncated */
+    assert_int_equal(nlm4_decode_args(NLM4_LOCK, b, x.pos - 4, &A), -EBADMSG);
+    /* an 80-byte netobj handle decodes and is flagged (NLM4_STALE_FH) */
+    cfs_xdr_enc_init(&x, b, sizeof(b));
+    cfs_xdr_enc_opaque(&x, "ck", 2);
+    cfs_xdr_enc_string(&x, "c");
+    cfs_xdr_enc_opaque(&x, big, sizeof(big));
+    cfs_xdr_enc_opaque(&x, "o", 1);
+    cfs_xdr_enc_i32(&x, 1);
+    cfs_xdr_enc_u64(&x, 0);
+    cfs_xdr_enc_u64(&x, 1);
+    assert_int_equal(nlm4_decode_args(NLM4_UNLOCK, b, x.pos, &A), 0);
+    assert_true(A.nlm.fh_too_long);
+    /* unserved procedure */
+    assert_int_equal(nlm4_decode_args(7, b, 0, &A), -EINVAL);
+    /* NSM NOTIFY */
+    cfs_xdr_enc_init(&x, b, sizeof(b));
+    cfs_xdr_enc_string(&x, "host");
+    cfs_xdr_enc_i32(&x, 5);
+    assert_int_equal(nsm_decode_args(NSM_NOTIFY, b, x.pos, &A), 0);
+    assert_string_equal(A.nlm.caller, "host");
+    assert_int_equal(A.nlm.state, 5);
+    assert_int_equal(nsm_decode_args(NSM_MON, b, x.pos, &A), -EBADMSG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_simple_procs), cmocka_unit_test(test_setattr_create),
         cmocka_unit_test(test_io_procs),     cmocka_unit_test(test_names_procs),
-        cmocka_unit_test(test_encoders),
+        cmocka_unit_test(test_encoders),     cmocka_unit_test(test_nlm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
