@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend_glue.h"
 #include "core.h"
 #include "gateway.h"
 #include "health.h"
@@ -332,6 +333,16 @@ static void export_opts(const struct cfs__export_conf *e, struct cfs__export_opt
     o->all_squash = e->all_squash;
     o->anon_uid = (uint32_t)e->anon_uid;
     o->anon_gid = (uint32_t)e->anon_gid;
+    o->clients = (const char *const *)e->clients; /* for vfs->export_info (copied) */
+    o->secure_ports = e->secure_ports;
+}
+
+static bool clients_same(char *const *a, char *const *b)
+{
+    for (; a && b && *a && *b; a++, b++)
+        if (strcmp(*a, *b) != 0)
+            return false;
+    return (!a || !*a) && (!b || !*b);
 }
 
 static bool export_same(const struct cfs__export_conf *a, const struct cfs__export_conf *b)
@@ -339,7 +350,8 @@ static bool export_same(const struct cfs__export_conf *a, const struct cfs__expo
     return strcmp(a->name, b->name) == 0 && strcmp(a->path, b->path) == 0 &&
            a->id == b->id && a->read_only == b->read_only && a->root_squash == b->root_squash &&
            a->all_squash == b->all_squash && a->anon_uid == b->anon_uid &&
-           a->anon_gid == b->anon_gid;
+           a->anon_gid == b->anon_gid && a->secure_ports == b->secure_ports &&
+           clients_same(a->clients, b->clients);
 }
 
 static const struct cfs__export_conf *export_in(const struct cfs__config *c,
@@ -431,7 +443,10 @@ static int apply_core(const struct cfs__config *old, const struct cfs__config *c
         G.vfs_up = true;
         cfs__health_register("namespace", namespace_health, NULL);
     }
-    return apply_exports(old, c) ? -EINVAL : 0;
+    int rc = apply_exports(old, c) ? -EINVAL : 0;
+    /* backend pool, breakers, health checks, quotas, locks, users: core/backend_glue.c */
+    int brc = cfs__backend_setup(c);
+    return rc ? rc : brc;
 }
 
 /* ---- lifecycle ---- */
@@ -624,10 +639,12 @@ void cfs__gateway_stop(void)
     G.conf = NULL;
     free_names(G.only);
     G.only = NULL;
+    cfs__backend_stop(); /* its timer, while the loops still run */
 }
 
 void cfs__gateway_fini(void)
 {
+    cfs__backend_teardown(); /* before the namespace its calls use */
     if (G.vfs_up) {
         cfs__health_unregister("namespace");
         cfs__vfs_shutdown();

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_glue.h"
 #include "config.h"
 #include "core.h"
 #include "health.h"
@@ -180,6 +181,9 @@ static struct cfs_host_api host = {
     .locks = NULL,
     .conn_opened = conn_opened,
     .conn_closed = conn_closed,
+    /* the users table (core/backend_glue.c) */
+    .identity_by_access_key = cfs__identity_info_by_access_key,
+    .identity_by_name = cfs__identity_info_by_name,
 };
 
 const struct cfs_host_api *cfs__host_api(void)

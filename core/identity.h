@@ -23,8 +23,8 @@
  * Lookups copy the user out (the table may be replaced by a reload at any time); they
  * are thread-safe (a read-write lock) and cheap enough for every request.
  */
-#ifndef CFS_IDENTITY_H
-#define CFS_IDENTITY_H
+#ifndef CFS_CORE_IDENTITY_H
+#define CFS_CORE_IDENTITY_H
 
 #include <stdbool.h>
 #include <stddef.h>

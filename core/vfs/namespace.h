@@ -20,6 +20,8 @@ struct cfs__export_opts {
     uint32_t anon_gid;
     const char *backend;   /* NULL = "posix"; "faulty:posix" wraps posix */
     int handles;           /* posix: CFS__HANDLES_AUTO / _KERNEL / _INDEX */
+    const char *const *clients; /* NULL-terminated networks (copied); NULL = everyone */
+    bool secure_ports;     /* protocols require client ports < 1024 */
 };
 
 /* posix handle schemes: kernel handles (open_by_handle_at, needs CAP_DAC_READ_SEARCH)

@@ -42,6 +42,8 @@ struct cfs_export {
     const struct cfs__vfs_backend *be;
     void *ctx;
     _Atomic bool quota;      /* usage tracked by core/quota.c: charge in guard.c */
+    char **clients;          /* copy of opts.clients */
+    struct cfs_export_info info;
     struct cfs_export *next; /* on the live or the retired list */
 };
 
@@ -279,6 +281,9 @@ static void export_free(struct cfs_export *e)
     free(e->name);
     free(e->path);
     free(e->backend_spec);
+    for (char **c = e->clients; c && *c; c++)
+        free(*c);
+    free(e->clients);
     e->magic = 0;
     free(e);
 }
@@ -340,6 +345,27 @@ int cfs__vfs_export_add(const char *name, const char *path, uint32_t export_id,
         goto out;
     }
     e->opts.backend = e->backend_spec;
+    if (e->opts.clients) {
+        size_t n = 0;
+        while (e->opts.clients[n])
+            n++;
+        e->clients = calloc(n + 1, sizeof(*e->clients));
+        for (size_t i = 0; e->clients && i < n; i++)
+            if (!(e->clients[i] = strdup(e->opts.clients[i])))
+                r = -ENOMEM;
+        if (!e->clients || r < 0) {
+            r = -ENOMEM;
+            goto out;
+        }
+        e->opts.clients = (const char *const *)e->clients;
+    }
+    e->info = (struct cfs_export_info){
+        .size = sizeof(struct cfs_export_info), .id = e->id, .name = e->name,
+        .path = e->path, .read_only = e->opts.read_only, .root_squash = e->opts.root_squash,
+        .all_squash = e->opts.all_squash, .anon_uid = e->opts.anon_uid,
+        .anon_gid = e->opts.anon_gid, .clients = e->opts.clients,
+        .secure_ports = e->opts.secure_ports,
+    };
     const char *colon = strchr(spec, ':');
     e->be = cfs__vfs_backend_find(spec, colon ? (size_t)(colon - spec) : strlen(spec));
     if (!e->be) {
@@ -365,8 +391,11 @@ int cfs__vfs_export_add(const char *name, const char *path, uint32_t export_id,
         if (x->id == export_id || strcmp(x->name, name) == 0)
             r = -EEXIST;
     if (r == 0) {
-        e->next = exports;
-        exports = e;
+        struct cfs_export **pp = &exports;
+        while (*pp)
+            pp = &(*pp)->next;
+        e->next = NULL;
+        *pp = e; /* at the tail: export_get(i) follows the order of adding */
     }
     pthread_rwlock_unlock(&exports_lock);
 out:
@@ -445,19 +474,33 @@ int cfs__vfs_export_probe(cfs_export *exp)
     return exp->be->probe ? exp->be->probe(exp->ctx) : 0;
 }
 
+/*
+ * Probes run outside exports_lock (one may hang on a sick backend; a reload must still
+ * be able to add and remove exports). Export structs live until shutdown.
+ */
 int cfs__vfs_probe_all(char *which, size_t len)
 {
+    struct cfs_export **v = NULL;
+    size_t n = 0, cap = 0;
     int r = 0;
 
     if (which && len)
         which[0] = '\0';
     pthread_rwlock_rdlock(&exports_lock);
-    for (struct cfs_export *e = exports; e && r == 0; e = e->next) {
-        r = cfs__vfs_export_probe(e);
-        if (r < 0 && which && len)
-            snprintf(which, len, "%s", e->name);
-    }
+    for (struct cfs_export *e = exports; e; e = e->next)
+        cap++;
+    v = cap ? calloc(cap, sizeof(*v)) : NULL;
+    for (struct cfs_export *e = exports; v && e && n < cap; e = e->next)
+        v[n++] = e;
     pthread_rwlock_unlock(&exports_lock);
+    if (cap && !v)
+        return -ENOMEM;
+    for (size_t i = 0; i < n && r == 0; i++) {
+        r = cfs__vfs_export_probe(v[i]);
+        if (r < 0 && which && len)
+            snprintf(which, len, "%s", v[i]->name);
+    }
+    free(v);
     return r;
 }
 
@@ -637,6 +680,46 @@ static int vfs_submit(cfs_loop *loop, struct cfs_vfs_op *op, cfs_vfs_done_fn don
     return cfs__work_submit(loop, submit_work, submit_done, op);
 }
 
+static int export_count(void)
+{
+    int n = 0;
+
+    pthread_rwlock_rdlock(&exports_lock);
+    for (struct cfs_export *e = exports; e; e = e->next)
+        n++;
+    pthread_rwlock_unlock(&exports_lock);
+    return n;
+}
+
+/* Pointers stay valid after a removal (retired exports are freed at shutdown only). */
+static cfs_export *export_get(int i)
+{
+    struct cfs_export *e;
+
+    if (i < 0)
+        return NULL;
+    pthread_rwlock_rdlock(&exports_lock);
+    for (e = exports; e && i > 0; e = e->next)
+        i--;
+    pthread_rwlock_unlock(&exports_lock);
+    return e;
+}
+
+static const struct cfs_export_info *export_info(cfs_export *exp)
+{
+    return exp && exp->magic == EXPORT_MAGIC ? &exp->info : NULL;
+}
+
+static void export_squash(cfs_export *exp, struct cfs_cred *cred)
+{
+    struct cfs_cred out;
+
+    if (!exp || exp->magic != EXPORT_MAGIC || !cred)
+        return;
+    cfs__export_map_cred(exp, cred, &out);
+    *cred = out;
+}
+
 static const struct cfs_vfs_api api = {
     .size = sizeof(struct cfs_vfs_api),
     .export_find = cfs__vfs_export_find,
@@ -648,6 +731,10 @@ static const struct cfs_vfs_api api = {
     .call = vfs_call,
     .op_release = vfs_release,
     .write_verf = cfs__write_verf,
+    .export_count = export_count,
+    .export_get = export_get,
+    .export_info = export_info,
+    .squash = export_squash,
 };
 
 const struct cfs_vfs_api *cfs__vfs_api(void)
