@@ -396,24 +396,6 @@ static int apply_exports(const struct cfs__config *old, const struct cfs__config
     return errors;
 }
 
-static int namespace_health(void *arg, char *detail, size_t len)
-{
-    const struct cfs__config *c = G.conf;
-    int bad = 0;
-
-    (void)arg;
-    for (int i = 0; c && i < c->nexports; i++) {
-        cfs_export *e = cfs__vfs_export_find(c->exports[i].name);
-        int rc = e ? cfs__vfs_export_probe(e) : -ENOENT;
-        if (rc != 0) {
-            snprintf(detail, len, "export '%s': %s", c->exports[i].name, strerror(-rc));
-            bad++;
-        }
-    }
-    if (!bad)
-        snprintf(detail, len, "%d exports reachable", c ? c->nexports : 0);
-    return bad ? CFS_HEALTH_FAILED : CFS_HEALTH_OK;
-}
 
 static int apply_core(const struct cfs__config *old, const struct cfs__config *c)
 {
@@ -441,7 +423,6 @@ static int apply_core(const struct cfs__config *old, const struct cfs__config *c
             return rc;
         }
         G.vfs_up = true;
-        cfs__health_register("namespace", namespace_health, NULL);
     }
     int rc = apply_exports(old, c) ? -EINVAL : 0;
     /* backend pool, breakers, health checks, quotas, locks, users: core/backend_glue.c */
@@ -646,7 +627,6 @@ void cfs__gateway_fini(void)
 {
     cfs__backend_teardown(); /* before the namespace its calls use */
     if (G.vfs_up) {
-        cfs__health_unregister("namespace");
         cfs__vfs_shutdown();
         G.vfs_up = false;
     }

@@ -44,6 +44,7 @@ static int passed, failed;
 static const char *g_url;
 static struct nfs_url *g_purl;
 
+static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void check(int ok, const char *fmt, ...)
 {
     va_list ap;
