@@ -238,7 +238,10 @@ static char *shortcut_text(const struct cli *c)
     conf_str(t, len, strcmp(c->shortcut, "s3") == 0 ? "s3" : "export");
     cat(t, len, "; path = ");
     conf_str(t, len, abs);
-    cat(t, len, c->no_root_squash ? "; root_squash = false" : "; root_squash = true");
+    /* NFS keeps the seed's root_squash default; the S3 root user owns its data, as
+     * MinIO's does, so `start s3` does not squash it. */
+    cat(t, len, c->no_root_squash || strcmp(c->shortcut, "s3") == 0 ? "; root_squash = false"
+                                                                    : "; root_squash = true");
     cat(t, len, c->read_only ? "; read_only = true; } );\n" : "; read_only = false; } );\n");
     if (strcmp(c->shortcut, "nfs") == 0) {
         cat(t, len, "nfs3 = { enabled = true;");

@@ -111,6 +111,7 @@ struct s3_server {
     int nloops;
     struct s3_conn **conns;     /* per loop: connections owned by that loop */
     pthread_mutex_t init_mu;
+    void *ssl_ctx;              /* SSL_CTX when tls_cert is set */
     bool ready;                 /* cred and staging directories set up */
 };
 #define S3_SERVER_MAGIC 0x53335356u
@@ -132,6 +133,8 @@ struct s3_req {
     struct s3_sigv4 sv;
     uint64_t content_length;
     bool has_content_length;
+    struct cfs_cred cred;  /* the signer's identity (users table); else the server's */
+    bool has_cred;
 
     /* request body as buffered (XML operations) */
     struct s3_buf body;
@@ -188,6 +191,10 @@ void s3_put_abort(struct s3_server *s, struct s3_put *p); /* drop the temp file 
 int s3_stage_init(struct s3_server *s);            /* create .cfs-s3/{tmp,uploads} */
 void s3_gc(struct s3_server *s, int64_t max_age);  /* abandoned uploads and temp files */
 
+/* The credentials of the request running on this pool thread (the server's by default). */
+const struct cfs_cred *s3_cred(struct s3_server *s);
+void s3_cred_set(const struct cfs_cred *c);
+
 /* helpers shared by the pool-side files */
 int s3_lookup(struct s3_server *s, const struct cfs_fh *dir, const char *name,
               struct cfs_fh *out, struct cfs_attr *attr);
@@ -222,6 +229,14 @@ int s3_tmp_create(struct s3_server *s, char name[64], struct cfs_fh *fh, int *fd
 enum s3_err s3_key_check(const char *key);
 int s3_read_through(struct s3_server *s, const struct cfs_fh *fh, uint64_t off, uint64_t len,
                     struct s3_ck *md5, int dst, uint64_t dst_off);
+int s3_vcall(struct s3_server *s, struct cfs_vfs_op *op);
+bool s3_bucket_name_ok(const char *b);
+enum s3_err s3_check_conditions(const struct s3_req *r, const char *pfx, const char *etag,
+                                int64_t mtime);
+int s3_parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len);
+
+/* ---- s3copy.c ---- */
+void s3_op_copy_object(struct s3_req *r);
 int s3__copy_range(struct s3_req *r, const struct cfs_fh *dst_dir, const char *dst_name,
                    char etag_out[40], char lm_out[64]);
 

@@ -19,7 +19,10 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+
+#include <openssl/ssl.h>
 
 #include "s3.h"
 #include "xml.h"
@@ -36,7 +39,7 @@
 #define S3_LINGER_SECS 2
 
 enum bmode { B_DISCARD = 0, B_BUFFER, B_STREAM };
-enum jobkind { J_NONE = 0, J_OP, J_OPEN, J_WRITE, J_COMMIT, J_ABORT };
+enum jobkind { J_NONE = 0, J_OP, J_OPEN, J_WRITE, J_COMMIT, J_ABORT, J_WHOLE };
 
 struct s3_creq;
 
@@ -53,6 +56,7 @@ struct s3_conn {
     bool closing;   /* no more requests: close once the output is flushed */
     bool lingering; /* write side shut, draining what the client still sends */
     bool in_process;
+    bool tls;
 };
 
 struct s3_creq {
@@ -70,6 +74,7 @@ struct s3_creq {
     bool failed;
     bool close_after;
     bool opened;
+    bool whole;            /* small body: open, write and commit in one pool job */
     bool has_decoded;
     uint64_t decoded_len;
     uint64_t discarded;
@@ -130,31 +135,42 @@ static void creq_free(struct s3_creq *q)
 
 /* ---- pool jobs ---- */
 
+static void write_wbuf(struct s3_creq *q)
+{
+    int n = evbuffer_peek(q->wbuf, -1, NULL, NULL, 0);
+    if (n <= 0)
+        return;
+    struct evbuffer_iovec *v = calloc((size_t)n, sizeof(*v));
+    if (!v) {
+        q->put.werr = -ENOMEM;
+        return;
+    }
+    evbuffer_peek(q->wbuf, -1, NULL, v, n);
+    struct iovec *iov = (struct iovec *)v; /* same layout: iov_base, iov_len */
+    s3_put_write(&q->r, iov, n);
+    free(v);
+}
+
 static void job_work(void *arg)
 {
     struct s3_creq *q = arg;
+    s3_cred_set(q->r.has_cred ? &q->r.cred : NULL);
     switch (q->job) {
     case J_OP: s3_run_op(&q->r); break;
     case J_OPEN: q->jobrc = s3_put_open(&q->r); break;
-    case J_WRITE: {
-        int n = evbuffer_peek(q->wbuf, -1, NULL, NULL, 0);
-        if (n <= 0)
-            break;
-        struct evbuffer_iovec *v = calloc((size_t)n, sizeof(*v));
-        if (!v) {
-            q->put.werr = -ENOMEM;
-            break;
+    case J_WRITE: write_wbuf(q); break;
+    case J_WHOLE:
+        q->jobrc = s3_put_open(&q->r);
+        if (q->jobrc == 0) {
+            write_wbuf(q);
+            s3_put_commit(&q->r);
         }
-        evbuffer_peek(q->wbuf, -1, NULL, v, n);
-        struct iovec *iov = (struct iovec *)v; /* same layout: iov_base, iov_len */
-        s3_put_write(&q->r, iov, n);
-        free(v);
         break;
-    }
     case J_COMMIT: s3_put_commit(&q->r); break;
     case J_ABORT: s3_put_abort(q->r.srv, &q->put); break;
     case J_NONE: break;
     }
+    s3_cred_set(NULL);
 }
 
 static void job_done(void *arg, int status);
@@ -222,6 +238,13 @@ static void job_done(void *arg, int status)
     case J_COMMIT:
         respond(q);
         break;
+    case J_WHOLE:
+        evbuffer_free(q->wbuf);
+        q->wbuf = NULL;
+        if (q->jobrc < 0 && q->r.err == S3E_OK)
+            s3_req_error(&q->r, S3E_InternalError, NULL);
+        respond(q);
+        break;
     case J_ABORT:
         respond(q);
         break;
@@ -256,8 +279,24 @@ static void job_done(void *arg, int status)
 }
 
 /* Move staged bytes to the pool, or commit once everything is written. */
+static bool final_checks(struct s3_creq *q);
+
 static void pump(struct s3_creq *q)
 {
+    if (q->whole && q->job == J_NONE && !q->failed && q->body_done) {
+        /* the whole (small) body is here: one pool job does everything */
+        if (!final_checks(q))
+            return;
+        q->r.bytes_in += evbuffer_get_length(q->stage);
+        q->wbuf = q->stage;
+        q->stage = NULL;
+        if (submit(q, J_WHOLE) < 0) {
+            q->stage = q->wbuf;
+            q->wbuf = NULL;
+            fail(q, S3E_SlowDown, NULL);
+        }
+        return;
+    }
     if (q->job != J_NONE || q->failed || !q->opened)
         return;
     size_t staged = evbuffer_get_length(q->stage);
@@ -282,20 +321,33 @@ static void pump(struct s3_creq *q)
     if (!q->body_done || staged > 0)
         return;
     /* the whole body is on disk: checks that need the total, then commit */
-    if (q->has_decoded && q->put.written != q->decoded_len) {
-        fail(q, S3E_IncompleteBody, "x-amz-decoded-content-length differs from the body");
+    if (!final_checks(q))
         return;
+    if (submit(q, J_COMMIT) < 0)
+        fail(q, S3E_SlowDown, NULL);
+}
+
+/* Checks that need the whole body; the trailer checksum becomes the expected value. */
+static bool final_checks(struct s3_creq *q)
+{
+    uint64_t total = q->put.written + (q->whole && q->stage ? evbuffer_get_length(q->stage) : 0);
+    if (q->has_decoded && total != q->decoded_len) {
+        fail(q, S3E_IncompleteBody, "x-amz-decoded-content-length differs from the body");
+        return false;
     }
     if (q->aws_chunked && q->ch.trailer_alg != S3_CK_NONE) {
         if (q->put.ck_alg == S3_CK_NONE) {
-            q->put.ck_alg = q->ch.trailer_alg;
-            /* computed from the start: the trailer algorithm was announced by x-amz-trailer */
+            /* not announced by x-amz-trailer: nothing was computed, cannot verify */
+            fail(q, S3E_InvalidRequest, "a checksum trailer must be announced by x-amz-trailer");
+            return false;
         }
-        if (q->put.ck_alg == q->ch.trailer_alg)
-            snprintf(q->put.ck_expect, sizeof(q->put.ck_expect), "%s", q->ch.trailer_value);
+        if (q->put.ck_alg != q->ch.trailer_alg) {
+            fail(q, S3E_InvalidRequest, "the checksum trailer differs from x-amz-trailer");
+            return false;
+        }
+        snprintf(q->put.ck_expect, sizeof(q->put.ck_expect), "%s", q->ch.trailer_value);
     }
-    if (submit(q, J_COMMIT) < 0)
-        fail(q, S3E_SlowDown, NULL);
+    return true;
 }
 
 /* ---- responses ---- */
@@ -592,12 +644,24 @@ static enum s3_err authenticate(struct s3_creq *q, uint8_t key[32])
     }
     if (r->sv.kind == S3_AUTH_NONE)
         return S3E_AccessDenied; /* no anonymous access: no bucket is public */
-    if (strcmp(r->sv.access_key, s->access_key) != 0)
+    /* the signer: a user of the core's users table, or the root key pair */
+    struct cfs_identity_info u = {.size = sizeof(u)};
+    const char *secret = NULL;
+    if (CFS_HOST_HAS(s->api, identity_by_access_key) &&
+        s->api->identity_by_access_key(r->sv.access_key, &u) == 0 && u.secret_key[0]) {
+        secret = u.secret_key;
+        cfs_identity_cred(&u, &r->cred);
+        r->has_cred = true;
+    } else if (strcmp(r->sv.access_key, s->access_key) == 0) {
+        secret = s->secret_key;
+    } else {
         return S3E_InvalidAccessKeyId;
+    }
     s3_buf_init(&r->sig_creq, 1u << 20);
     s3_buf_init(&r->sig_sts, 4096);
-    e = s3_sigv4_verify(&rv, &r->sv, s->secret_key, (int64_t)time(NULL), &r->sig_creq,
+    e = s3_sigv4_verify(&rv, &r->sv, secret, (int64_t)time(NULL), &r->sig_creq,
                         &r->sig_sts, key);
+    OPENSSL_cleanse(&u, sizeof(u));
     if (e == S3E_AccessDenied && r->sv.kind == S3_AUTH_QUERY)
         snprintf(r->err_detail, sizeof(r->err_detail), "%s",
                  (int64_t)time(NULL) < r->sv.t ? "Request is not valid yet" : "Request has expired");
@@ -751,7 +815,10 @@ static void on_headers(struct s3_conn *c)
             e = S3E_InternalError;
             goto bad;
         }
-        if (submit(q, J_OPEN) < 0) {
+        if (!q->aws_chunked && hr->framing != CFS_HTTP_FRAMING_CHUNKED &&
+            r->content_length <= S3_WRITE_CHUNK) {
+            q->whole = true; /* small: one pool job once the body is in */
+        } else if (submit(q, J_OPEN) < 0) {
             e = S3E_SlowDown;
             goto bad;
         }
@@ -973,7 +1040,8 @@ static void linger_read_cb(struct bufferevent *bev, void *arg)
 static void start_linger(struct s3_conn *c)
 {
     c->lingering = true;
-    shutdown(c->fd, SHUT_WR);
+    if (!c->tls)
+        shutdown(c->fd, SHUT_WR);
     struct timeval tv = {S3_LINGER_SECS, 0};
     bufferevent_set_timeouts(c->bev, &tv, NULL);
     struct evbuffer *in = bufferevent_get_input(c->bev);
@@ -1005,6 +1073,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct s3_conn *c = arg;
     (void)bev;
+    if (what & BEV_EVENT_CONNECTED)
+        return; /* the TLS handshake finished */
     if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && c->cur &&
         (c->cur->job != J_NONE || c->cur->body_done)) {
         /* the client waits for a long operation: keep it */
@@ -1018,7 +1088,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 static void linger_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     (void)bev;
-    (void)what;
+    if (what & BEV_EVENT_CONNECTED)
+        return;
     conn_free(arg);
 }
 
@@ -1095,7 +1166,18 @@ void s3_accept(cfs_loop *loop, int fd, const struct sockaddr *peer, socklen_t pe
     c->loop = loop;
     c->fd = fd;
     c->loop_idx = s->api->loop_index(loop);
-    c->bev = bufferevent_socket_new(s->api->loop_base(loop), fd, BEV_OPT_CLOSE_ON_FREE);
+    if (s->ssl_ctx) {
+        SSL *ssl = SSL_new(s->ssl_ctx);
+        c->bev = ssl ? bufferevent_openssl_socket_new(s->api->loop_base(loop), fd, ssl,
+                                                      BUFFEREVENT_SSL_ACCEPTING,
+                                                      BEV_OPT_CLOSE_ON_FREE)
+                     : NULL;
+        if (!c->bev && ssl)
+            SSL_free(ssl);
+        c->tls = true;
+    } else {
+        c->bev = bufferevent_socket_new(s->api->loop_base(loop), fd, BEV_OPT_CLOSE_ON_FREE);
+    }
     if (!c->bev) {
         cfs_http_parser_free(c->hp);
         free(c);
@@ -1104,6 +1186,9 @@ void s3_accept(cfs_loop *loop, int fd, const struct sockaddr *peer, socklen_t pe
     }
     bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
     bufferevent_setwatermark(c->bev, EV_READ, 0, S3_IN_HIGH);
+    /* libevent moves 16 KiB per syscall by default: let sendfile and reads take more */
+    bufferevent_set_max_single_read(c->bev, 1u << 20);
+    bufferevent_set_max_single_write(c->bev, c->tls ? (1u << 20) : (64u << 20));
     struct timeval tv = {S3_IDLE_SECS, 0};
     bufferevent_set_timeouts(c->bev, &tv, &tv);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);

@@ -129,7 +129,7 @@ static int read_dir(struct s3_server *s, const struct cfs_fh *dir, struct lent *
     int r = 0;
     for (;;) {
         struct cfs_vfs_op op;
-        cfs_vfs_op_init(&op, CFS_VOP_READDIR, &s->cred, s->exp);
+        cfs_vfs_op_init(&op, CFS_VOP_READDIR, s3_cred(s), s->exp);
         op.fh = *dir;
         op.cookie = cookie;
         memcpy(op.cookieverf, verf, sizeof(verf));
@@ -183,7 +183,8 @@ static int read_dir(struct s3_server *s, const struct cfs_fh *dir, struct lent *
         free(v);
         return r;
     }
-    qsort(v, cnt, sizeof(*v), lent_cmp);
+    if (cnt > 1)
+        qsort(v, cnt, sizeof(*v), lent_cmp);
     *out = v;
     *n = cnt;
     return 0;

@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 
 #include "s3.h"
 
@@ -23,7 +25,7 @@ static const struct cfs_directive s3_directives[] = {
     {"bind", CFS_CONF_STRING, ":9000", offsetof(struct s3_conf, bind), NULL,
      "address of the S3 endpoint", NULL},
     {"region", CFS_CONF_STRING, "us-east-1", offsetof(struct s3_conf, region), NULL,
-     "the region answered to GetBucketLocation and expected in signatures", NULL},
+     "the region answered by GetBucketLocation and HeadBucket", NULL},
     {"enable_versioning", CFS_CONF_BOOL, "false", offsetof(struct s3_conf, enable_versioning),
      NULL, "versioning status of new buckets", NULL},
     {"export", CFS_CONF_STRING, "", offsetof(struct s3_conf, export_name), NULL,
@@ -266,6 +268,8 @@ static int s3_init(const struct cfs_host_api *api, void **state)
     return 0;
 }
 
+static SSL_CTX *tls_ctx(const struct s3_conf *c, char *err, size_t errlen);
+
 static int s3_configure(void *state, const struct cfs_conf_node *section, void **conf,
                         char *err, size_t errlen)
 {
@@ -299,9 +303,13 @@ static int s3_configure(void *state, const struct cfs_conf_node *section, void *
         goto bad;
     }
     if (c->tls_cert && *c->tls_cert) {
-        snprintf(err, errlen, "tls_cert: HTTPS is not available in this build of mod_s3");
-        r = CFS_ENOTSUP;
-        goto bad;
+        /* read both files now so validate-config reports a bad path or key */
+        SSL_CTX *ctx = tls_ctx(c, err, errlen);
+        if (!ctx) {
+            r = CFS_EINVAL;
+            goto bad;
+        }
+        SSL_CTX_free(ctx);
     }
     if (c->max_connections < 1)
         c->max_connections = 1;
@@ -311,6 +319,35 @@ bad:
     s->api->conf_free(s3_directives, c);
     free(c);
     return r;
+}
+
+static SSL_CTX *tls_ctx(const struct s3_conf *c, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        snprintf(err, errlen, "tls: cannot create an SSL context");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    if (SSL_CTX_use_certificate_chain_file(ctx, c->tls_cert) != 1) {
+        snprintf(err, errlen, "tls_cert: %s: expected a PEM certificate chain", c->tls_cert);
+        goto bad;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, c->tls_key, SSL_FILETYPE_PEM) != 1) {
+        snprintf(err, errlen, "tls_key: %s: expected a PEM private key", c->tls_key);
+        goto bad;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        snprintf(err, errlen, "tls_key: %s: does not match the certificate in %s", c->tls_key,
+                 c->tls_cert);
+        goto bad;
+    }
+    return ctx;
+bad:
+    ERR_clear_error();
+    SSL_CTX_free(ctx);
+    return NULL;
 }
 
 static void s3_conf_free(void *state, void *conf)
@@ -327,6 +364,10 @@ static cfs_export *pick_export(struct s3_server *s, const struct s3_conf *c)
     const struct cfs_vfs_api *v = s->api->vfs;
     if (c->export_name && *c->export_name)
         return v->export_find(c->export_name);
+    if (!v->export_count || !v->export_get) {
+        s->api->log(CFS_LOG_ERROR, S3_TAG, "this host cannot list its exports: set s3.export");
+        return NULL;
+    }
     return v->export_count() > 0 ? v->export_get(0) : NULL;
 }
 
@@ -387,6 +428,17 @@ static int s3_start(void *state, void *conf)
     }
     if ((r = load_credentials(s)) < 0)
         return r;
+    if (s->ssl_ctx) {
+        SSL_CTX_free(s->ssl_ctx); /* connections hold their own SSL references */
+        s->ssl_ctx = NULL;
+    }
+    if (c->tls_cert && *c->tls_cert) {
+        s->ssl_ctx = tls_ctx(c, err, sizeof(err));
+        if (!s->ssl_ctx) {
+            api->log(CFS_LOG_ERROR, S3_TAG, "%s", err);
+            return CFS_EINVAL;
+        }
+    }
     uint8_t rb[8];
     RAND_bytes(rb, sizeof(rb));
     memcpy(&s->boot_id, rb, sizeof(rb));
@@ -414,8 +466,9 @@ static int s3_start(void *state, void *conf)
         uint64_t every = (uint64_t)(c->multipart_max_age < 3600 ? c->multipart_max_age : 3600) * 1000;
         s->gc_timer = api->timer_add(l0, every, true, gc_tick, s);
     }
-    api->log(CFS_LOG_NOTICE, S3_TAG, "S3 on %s (port %d), export %s, region %s", c->bind,
-             api->listener_port(s->lst), api->vfs->export_name(s->exp), c->region);
+    api->log(CFS_LOG_NOTICE, S3_TAG, "S3 on %s (port %d, %s), export %s, region %s", c->bind,
+             api->listener_port(s->lst), s->ssl_ctx ? "HTTPS" : "HTTP",
+             api->vfs->export_name(s->exp), c->region);
     return 0;
 }
 
@@ -423,7 +476,8 @@ static int s3_reload(void *state, void *new_conf)
 {
     struct s3_server *s = state;
     struct s3_conf *c = new_conf, *old = atomic_load(&s->conf);
-    if (!old || strcmp(old->bind, c->bind) != 0 || pick_export(s, c) != s->exp)
+    if (!old || strcmp(old->bind, c->bind) != 0 || pick_export(s, c) != s->exp ||
+        strcmp(old->tls_cert, c->tls_cert) != 0 || strcmp(old->tls_key, c->tls_key) != 0)
         return CFS_ENOTSUP;
     atomic_store(&s->conf, c);
     /* requests in flight may still point at the old conf: keep it until fini */
@@ -463,9 +517,14 @@ static void s3_stop(void *state)
         api->loop_post(api->loop_get(i), s3_close_loop_conns, s);
     for (int t = 0; t < 500 && (atomic_load(&s->live_conns) > 0 || atomic_load(&s->gc_running)); t++)
         usleep(10000);
-    if (atomic_load(&s->live_conns) > 0)
+    if (atomic_load(&s->live_conns) > 0) {
         api->log(CFS_LOG_WARN, S3_TAG, "%d connection(s) still busy at stop",
                  atomic_load(&s->live_conns));
+    } else if (s->ssl_ctx) {
+        /* a restart with a new configuration builds its own context */
+        SSL_CTX_free(s->ssl_ctx);
+        s->ssl_ctx = NULL;
+    }
     atomic_store(&s->conf, NULL);
 }
 
@@ -480,6 +539,8 @@ static void s3_fini(void *state)
         s3_conf_free(s, c);
     }
     free(s->conns);
+    if (s->ssl_ctx)
+        SSL_CTX_free(s->ssl_ctx);
     pthread_mutex_destroy(&s->init_mu);
     OPENSSL_cleanse(s->secret_key, sizeof(s->secret_key));
     free(s);

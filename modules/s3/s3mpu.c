@@ -161,7 +161,7 @@ static int copy_all(struct s3_server *s, const struct cfs_fh *src, const struct 
     uint64_t done = 0;
     while (done < len) {
         struct cfs_vfs_op op;
-        cfs_vfs_op_init(&op, CFS_VOP_COPY, &s->cred, s->exp);
+        cfs_vfs_op_init(&op, CFS_VOP_COPY, s3_cred(s), s->exp);
         op.fh = *src;
         op.offset = done;
         op.fh2 = *dst;
@@ -171,7 +171,7 @@ static int copy_all(struct s3_server *s, const struct cfs_fh *src, const struct 
         if (r == -ENOTSUP || r == -EXDEV || r == -EINVAL) {
             /* no server-side copy here: read and write */
             struct cfs_vfs_op o;
-            cfs_vfs_op_init(&o, CFS_VOP_OPENFD, &s->cred, s->exp);
+            cfs_vfs_op_init(&o, CFS_VOP_OPENFD, s3_cred(s), s->exp);
             o.fh = *dst;
             o.flags = O_WRONLY;
             if ((r = s->api->vfs->call(&o)) < 0)
@@ -326,7 +326,7 @@ static int each_entry(struct s3_server *s, const struct cfs_fh *dir,
     uint8_t verf[CFS_VERF_SIZE] = {0};
     for (;;) {
         struct cfs_vfs_op op;
-        cfs_vfs_op_init(&op, CFS_VOP_READDIR, &s->cred, s->exp);
+        cfs_vfs_op_init(&op, CFS_VOP_READDIR, s3_cred(s), s->exp);
         op.fh = *dir;
         op.cookie = cookie;
         memcpy(op.cookieverf, verf, sizeof(verf));
@@ -404,7 +404,8 @@ void s3_op_mpu_list_parts(struct s3_req *r)
         s3_req_error(r, e < 0 ? s3_err_from_errno(e, false) : S3E_InternalError, NULL);
         return;
     }
-    qsort(c.v, c.n, sizeof(*c.v), pent_cmp);
+    if (c.n > 1)
+        qsort(c.v, c.n, sizeof(*c.v), pent_cmp);
     struct s3_buf *o = &r->rbody;
     struct s3_buf parts;
     s3_buf_init(&parts, 0);
@@ -521,7 +522,8 @@ void s3_op_mpu_list_uploads(struct s3_req *r)
         s3_req_error(r, s3_err_from_errno(e, false), NULL);
         goto out;
     }
-    qsort(c.v, c.n, sizeof(*c.v), uent_cmp);
+    if (c.n > 1)
+        qsort(c.v, c.n, sizeof(*c.v), uent_cmp);
     struct s3_buf *o = &r->rbody;
     struct s3_buf ups;
     s3_buf_init(&ups, 0);

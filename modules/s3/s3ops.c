@@ -91,7 +91,7 @@ bool s3_query_has(const struct s3_req *r, const char *name)
     return false;
 }
 
-static int vcall(struct s3_server *s, struct cfs_vfs_op *op)
+int s3_vcall(struct s3_server *s, struct cfs_vfs_op *op)
 {
     return s->api->vfs->call(op);
 }
@@ -100,10 +100,10 @@ int s3_lookup(struct s3_server *s, const struct cfs_fh *dir, const char *name,
               struct cfs_fh *out, struct cfs_attr *attr)
 {
     struct cfs_vfs_op op;
-    cfs_vfs_op_init(&op, CFS_VOP_LOOKUP, &s->cred, s->exp);
+    cfs_vfs_op_init(&op, CFS_VOP_LOOKUP, s3_cred(s), s->exp);
     op.fh = *dir;
     op.name = name;
-    int r = vcall(s, &op);
+    int r = s3_vcall(s, &op);
     if (r == 0) {
         if (out)
             *out = op.out_fh;
@@ -117,10 +117,10 @@ int s3_lookup_path(struct s3_server *s, const struct cfs_fh *dir, const char *pa
                    struct cfs_fh *out, struct cfs_attr *attr)
 {
     struct cfs_vfs_op op;
-    cfs_vfs_op_init(&op, CFS_VOP_LOOKUP_PATH, &s->cred, s->exp);
+    cfs_vfs_op_init(&op, CFS_VOP_LOOKUP_PATH, s3_cred(s), s->exp);
     op.fh = *dir;
     op.name = path;
-    int r = vcall(s, &op);
+    int r = s3_vcall(s, &op);
     if (r == 0) {
         if (out)
             *out = op.out_fh;
@@ -129,9 +129,9 @@ int s3_lookup_path(struct s3_server *s, const struct cfs_fh *dir, const char *pa
                 *attr = op.attr;
             } else {
                 struct cfs_vfs_op g;
-                cfs_vfs_op_init(&g, CFS_VOP_GETATTR, &s->cred, s->exp);
+                cfs_vfs_op_init(&g, CFS_VOP_GETATTR, s3_cred(s), s->exp);
                 g.fh = op.out_fh;
-                r = vcall(s, &g);
+                r = s3_vcall(s, &g);
                 *attr = g.attr;
             }
         }
@@ -142,9 +142,9 @@ int s3_lookup_path(struct s3_server *s, const struct cfs_fh *dir, const char *pa
 int s3_getattr(struct s3_server *s, const struct cfs_fh *fh, struct cfs_attr *a)
 {
     struct cfs_vfs_op op;
-    cfs_vfs_op_init(&op, CFS_VOP_GETATTR, &s->cred, s->exp);
+    cfs_vfs_op_init(&op, CFS_VOP_GETATTR, s3_cred(s), s->exp);
     op.fh = *fh;
-    int r = vcall(s, &op);
+    int r = s3_vcall(s, &op);
     if (r == 0)
         *a = op.attr;
     return r;
@@ -154,12 +154,12 @@ int s3_mkdir(struct s3_server *s, const struct cfs_fh *dir, const char *name,
                     struct cfs_fh *out)
 {
     struct cfs_vfs_op op;
-    cfs_vfs_op_init(&op, CFS_VOP_MKDIR, &s->cred, s->exp);
+    cfs_vfs_op_init(&op, CFS_VOP_MKDIR, s3_cred(s), s->exp);
     op.fh = *dir;
     op.name = name;
     op.sattr.mask = CFS_SET_MODE;
     op.sattr.mode = 0755;
-    int r = vcall(s, &op);
+    int r = s3_vcall(s, &op);
     if (r == 0 && out)
         *out = op.out_fh;
     if (r == -EEXIST) {
@@ -174,29 +174,29 @@ int s3_mkdir(struct s3_server *s, const struct cfs_fh *dir, const char *name,
 int s3_remove(struct s3_server *s, const struct cfs_fh *dir, const char *name, bool isdir)
 {
     struct cfs_vfs_op op;
-    cfs_vfs_op_init(&op, isdir ? CFS_VOP_RMDIR : CFS_VOP_UNLINK, &s->cred, s->exp);
+    cfs_vfs_op_init(&op, isdir ? CFS_VOP_RMDIR : CFS_VOP_UNLINK, s3_cred(s), s->exp);
     op.fh = *dir;
     op.name = name;
-    return vcall(s, &op);
+    return s3_vcall(s, &op);
 }
 
 int s3_rename(struct s3_server *s, const struct cfs_fh *d1, const char *n1,
                      const struct cfs_fh *d2, const char *n2)
 {
     struct cfs_vfs_op op;
-    cfs_vfs_op_init(&op, CFS_VOP_RENAME, &s->cred, s->exp);
+    cfs_vfs_op_init(&op, CFS_VOP_RENAME, s3_cred(s), s->exp);
     op.fh = *d1;
     op.name = n1;
     op.fh2 = *d2;
     op.name2 = n2;
-    return vcall(s, &op);
+    return s3_vcall(s, &op);
 }
 
 int s3_meta_get_str(struct s3_server *s, const struct cfs_fh *fh, const char *name, char *buf,
                     size_t len)
 {
     size_t got = 0;
-    int r = cfs_meta_get(s->api->vfs, &s->cred, s->exp, fh, name, buf, len - 1, &got);
+    int r = cfs_meta_get(s->api->vfs, s3_cred(s), s->exp, fh, name, buf, len - 1, &got);
     if (r < 0)
         return r;
     if (got >= len)
@@ -208,7 +208,7 @@ int s3_meta_get_str(struct s3_server *s, const struct cfs_fh *fh, const char *na
 int s3_meta_set_str(struct s3_server *s, const struct cfs_fh *fh, const char *name,
                     const char *val)
 {
-    return cfs_meta_set(s->api->vfs, &s->cred, s->exp, fh, name, val, strlen(val), 0);
+    return cfs_meta_set(s->api->vfs, s3_cred(s), s->exp, fh, name, val, strlen(val), 0);
 }
 
 /* Read [off, off+len) of fh through the VFS, feeding md5 (and copying to dst fd if >= 0). */
@@ -222,12 +222,12 @@ int s3_read_through(struct s3_server *s, const struct cfs_fh *fh, uint64_t off,
     int r = 0;
     while (len > 0) {
         struct cfs_vfs_op op;
-        cfs_vfs_op_init(&op, CFS_VOP_READ, &s->cred, s->exp);
+        cfs_vfs_op_init(&op, CFS_VOP_READ, s3_cred(s), s->exp);
         op.fh = *fh;
         op.offset = off;
         op.length = len < bs ? len : bs;
         op.rbuf = buf;
-        if ((r = vcall(s, &op)) < 0)
+        if ((r = s3_vcall(s, &op)) < 0)
             break;
         if (op.count == 0) {
             r = -EIO; /* shorter than its size: changed under us */
@@ -312,11 +312,38 @@ void s3_store_etag(struct s3_server *s, const struct cfs_fh *fh, const char *eta
     s3_meta_set_str(s, fh, CFS_META_ETAG, v);
 }
 
+/* ---- credentials of the request being served on this pool thread ---- */
+
+static __thread const struct cfs_cred *tl_cred;
+
+const struct cfs_cred *s3_cred(struct s3_server *s)
+{
+    return tl_cred ? tl_cred : &s->cred;
+}
+
+void s3_cred_set(const struct cfs_cred *c)
+{
+    tl_cred = c;
+}
+
 /* ---- set-up ---- */
+
+static void stage_mode(struct s3_server *s, const struct cfs_fh *fh)
+{
+    /* every S3 user stages here: world-writable and sticky, like /tmp */
+    struct cfs_vfs_op op;
+    cfs_vfs_op_init(&op, CFS_VOP_SETATTR, &s->cred, s->exp);
+    op.fh = *fh;
+    op.sattr.mask = CFS_SET_MODE;
+    op.sattr.mode = 01777;
+    s3_vcall(s, &op);
+}
 
 int s3_stage_init(struct s3_server *s)
 {
     pthread_mutex_lock(&s->init_mu);
+    const struct cfs_cred *saved = tl_cred;
+    tl_cred = NULL;
     int r = 0;
     if (s->ready)
         goto out;
@@ -325,7 +352,7 @@ int s3_stage_init(struct s3_server *s)
     struct cfs_vfs_op op;
     cfs_vfs_op_init(&op, CFS_VOP_GETATTR, &root, s->exp);
     op.fh = s->root;
-    if ((r = vcall(s, &op)) < 0)
+    if ((r = s3_vcall(s, &op)) < 0)
         goto out;
     s->cred.uid = c && c->uid >= 0 ? (uint32_t)c->uid : op.attr.uid;
     s->cred.gid = c && c->gid >= 0 ? (uint32_t)c->gid : op.attr.gid;
@@ -333,19 +360,28 @@ int s3_stage_init(struct s3_server *s)
     if ((r = s3_mkdir(s, &s->root, S3_STAGE_DIR, &s->stage)) < 0 ||
         (r = s3_mkdir(s, &s->stage, "tmp", &s->tmp)) < 0 ||
         (r = s3_mkdir(s, &s->stage, "uploads", &s->uploads)) < 0) {
+        const struct cfs_export_info *ei =
+            s->api->vfs->export_info ? s->api->vfs->export_info(s->exp) : NULL;
         s->api->log(CFS_LOG_ERROR, S3_TAG, "cannot create %s/{tmp,uploads} at the export root "
-                    "as uid %u: %s", S3_STAGE_DIR, s->cred.uid, strerror(-r));
+                    "as uid %u: %s%s", S3_STAGE_DIR, s->cred.uid, strerror(-r),
+                    ei && ei->root_squash && s->cred.uid == 0
+                        ? " (the export squashes root: set root_squash = false on it, or "
+                          "s3.uid/s3.gid to the owner of its root)"
+                        : "");
         goto out;
     }
+    stage_mode(s, &s->tmp);
+    stage_mode(s, &s->uploads);
     s->ready = true;
 out:
+    tl_cred = saved;
     pthread_mutex_unlock(&s->init_mu);
     return r;
 }
 
 /* ---- names ---- */
 
-static bool bucket_name_ok(const char *b)
+bool s3_bucket_name_ok(const char *b)
 {
     size_t n = strlen(b);
     if (n < 3 || n > 63)
@@ -366,7 +402,7 @@ static bool bucket_name_ok(const char *b)
 int s3_bucket_fh(struct s3_req *r, struct cfs_fh *out)
 {
     struct cfs_attr a;
-    if (!bucket_name_ok(r->bucket)) {
+    if (!s3_bucket_name_ok(r->bucket)) {
         s3_req_error(r, S3E_NoSuchBucket, NULL);
         return -ENOENT;
     }
@@ -459,8 +495,8 @@ static bool etag_list_match(const char *list, const char *etag)
 }
 
 /* GET/HEAD conditionals (RFC 9110 order as S3 applies it). S3E_OK to go on. */
-static enum s3_err check_conditions(const struct s3_req *r, const char *pfx, const char *etag,
-                                    int64_t mtime)
+enum s3_err s3_check_conditions(const struct s3_req *r, const char *pfx, const char *etag,
+                                int64_t mtime)
 {
     char n[64];
     int64_t t;
@@ -527,7 +563,7 @@ enum s3_err s3_meta_from_request(struct s3_req *r, const struct cfs_fh *fh)
         low[kn] = '\0';
         if (cfs_meta_name(name, sizeof(name), CFS_META_USER, low) < 0)
             return S3E_MetadataTooLarge;
-        int e = cfs_meta_set(s->api->vfs, &s->cred, s->exp, fh, name, h->val, h->vlen, 0);
+        int e = cfs_meta_set(s->api->vfs, s3_cred(s), s->exp, fh, name, h->val, h->vlen, 0);
         if (e < 0 && e != -ENOTSUP)
             return s3_err_from_errno(e, false);
     }
@@ -542,7 +578,7 @@ void s3_meta_copy(struct s3_server *s, const struct cfs_fh *src, const struct cf
     size_t nl = 0;
     if (!names || !val)
         goto out;
-    if (cfs_meta_list(s->api->vfs, &s->cred, s->exp, src, names, 65536, &nl) < 0)
+    if (cfs_meta_list(s->api->vfs, s3_cred(s), s->exp, src, names, 65536, &nl) < 0)
         goto out;
     for (size_t i = 0; i < nl;) {
         const char *n = names + i;
@@ -554,8 +590,8 @@ void s3_meta_copy(struct s3_server *s, const struct cfs_fh *src, const struct cf
         if (only_content && strncmp(n, CFS_META_CHECKSUM, strlen(CFS_META_CHECKSUM)) == 0)
             continue;
         size_t vl = 0;
-        if (cfs_meta_get(s->api->vfs, &s->cred, s->exp, src, n, val, 65536, &vl) == 0)
-            cfs_meta_set(s->api->vfs, &s->cred, s->exp, dst, n, val, vl, 0);
+        if (cfs_meta_get(s->api->vfs, s3_cred(s), s->exp, src, n, val, 65536, &vl) == 0)
+            cfs_meta_set(s->api->vfs, s3_cred(s), s->exp, dst, n, val, vl, 0);
     }
 out:
     free(names);
@@ -571,7 +607,7 @@ static void meta_to_response(struct s3_req *r, const struct cfs_fh *fh, bool che
     bool have_ct = false;
     if (!names || !val)
         goto out;
-    if (cfs_meta_list(s->api->vfs, &s->cred, s->exp, fh, names, 65536, &nl) < 0)
+    if (cfs_meta_list(s->api->vfs, s3_cred(s), s->exp, fh, names, 65536, &nl) < 0)
         nl = 0;
     for (size_t i = 0; i < nl;) {
         const char *n = names + i;
@@ -638,17 +674,17 @@ static void op_create_bucket(struct s3_req *r)
         s3_req_error(r, S3E_InvalidArgument, "LocationConstraint differs from this gateway's region");
         return;
     }
-    if (!bucket_name_ok(r->bucket)) {
+    if (!s3_bucket_name_ok(r->bucket)) {
         s3_req_error(r, S3E_InvalidBucketName, NULL);
         return;
     }
     struct cfs_vfs_op op;
-    cfs_vfs_op_init(&op, CFS_VOP_MKDIR, &s->cred, s->exp);
+    cfs_vfs_op_init(&op, CFS_VOP_MKDIR, s3_cred(s), s->exp);
     op.fh = s->root;
     op.name = r->bucket;
     op.sattr.mask = CFS_SET_MODE;
     op.sattr.mode = 0755;
-    int err = vcall(s, &op);
+    int err = s3_vcall(s, &op);
     if (err == -EEXIST) {
         s3_req_error(r, S3E_BucketAlreadyOwnedByYou, NULL);
         return;
@@ -765,7 +801,7 @@ static void op_acl(struct s3_req *r, bool object)
 }
 
 /* Range header: 0 = whole object, 1 = range set, -1 = unsatisfiable. */
-static int parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len)
+int s3_parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len)
 {
     if (!h || strncmp(h, "bytes=", 6) != 0)
         return 0;
@@ -824,7 +860,7 @@ static void op_get_head(struct s3_req *r, bool head)
         s3_req_error(r, s3_err_from_errno(e, false), NULL);
         return;
     }
-    enum s3_err ce = check_conditions(r, "", etag, (int64_t)a.mtime.tv_sec);
+    enum s3_err ce = s3_check_conditions(r, "", etag, (int64_t)a.mtime.tv_sec);
     char lm[64];
     s3_fmt_http_date((int64_t)a.mtime.tv_sec, lm);
     if (ce == S3E_NotModified) {
@@ -838,7 +874,7 @@ static void op_get_head(struct s3_req *r, bool head)
         return;
     }
     uint64_t size = a.type == CFS_FT_DIR ? 0 : a.size, off = 0, len = size;
-    int rg = a.type == CFS_FT_DIR ? 0 : parse_range(s3_req_header(r, "range"), size, &off, &len);
+    int rg = a.type == CFS_FT_DIR ? 0 : s3_parse_range(s3_req_header(r, "range"), size, &off, &len);
     char pn[16];
     if (rg == 0 && s3_query_get(r, "partNumber", pn, sizeof(pn))) {
         uint64_t n;
@@ -883,10 +919,10 @@ static void op_get_head(struct s3_req *r, bool head)
     if (len == 0)
         return;
     struct cfs_vfs_op op;
-    cfs_vfs_op_init(&op, CFS_VOP_OPENFD, &s->cred, s->exp);
+    cfs_vfs_op_init(&op, CFS_VOP_OPENFD, s3_cred(s), s->exp);
     op.fh = fh;
     op.flags = O_RDONLY;
-    if ((e = vcall(s, &op)) < 0) {
+    if ((e = s3_vcall(s, &op)) < 0) {
         r->rhdr.len = 0;
         s3_req_error(r, s3_err_from_errno(e, false), NULL);
         return;
@@ -1022,21 +1058,21 @@ int s3_tmp_create(struct s3_server *s, char name[64], struct cfs_fh *fh, int *fd
     s3_hex(rnd, sizeof(rnd), hx);
     snprintf(name, 64, "put-%s", hx);
     struct cfs_vfs_op op;
-    cfs_vfs_op_init(&op, CFS_VOP_CREATE, &s->cred, s->exp);
+    cfs_vfs_op_init(&op, CFS_VOP_CREATE, s3_cred(s), s->exp);
     op.fh = s->tmp;
     op.name = name;
     op.how = CFS_CREATE_GUARDED;
     op.sattr.mask = CFS_SET_MODE;
     op.sattr.mode = 0644;
-    int r = vcall(s, &op);
+    int r = s3_vcall(s, &op);
     if (r < 0)
         return r;
     *fh = op.out_fh;
     struct cfs_vfs_op o;
-    cfs_vfs_op_init(&o, CFS_VOP_OPENFD, &s->cred, s->exp);
+    cfs_vfs_op_init(&o, CFS_VOP_OPENFD, s3_cred(s), s->exp);
     o.fh = op.out_fh;
     o.flags = O_WRONLY;
-    if ((r = vcall(s, &o)) < 0) {
+    if ((r = s3_vcall(s, &o)) < 0) {
         s3_remove(s, &s->tmp, name, false);
         return r;
     }
@@ -1243,11 +1279,11 @@ void s3_put_commit(struct s3_req *r)
     if (inm && strcmp(inm, "*") == 0) {
         /* create-if-absent, atomically: link fails when the name exists */
         struct cfs_vfs_op op;
-        cfs_vfs_op_init(&op, CFS_VOP_LINK, &s->cred, s->exp);
+        cfs_vfs_op_init(&op, CFS_VOP_LINK, s3_cred(s), s->exp);
         op.fh = p->tmpfh;
         op.fh2 = dir;
         op.name2 = base;
-        rc = vcall(s, &op);
+        rc = s3_vcall(s, &op);
         if (rc == -EEXIST) {
             s3_req_error(r, S3E_PreconditionFailed, "If-None-Match: * and the key exists");
             goto fail;
@@ -1279,191 +1315,6 @@ fail:
     s3_put_abort(s, p);
 }
 
-/* ---- copy ---- */
-
-/* x-amz-copy-source: [/]bucket/key[?versionId=...], percent-encoded */
-static int copy_source(struct s3_req *r, struct cfs_fh *fh, struct cfs_attr *a, char etag[80])
-{
-    struct s3_server *s = r->srv;
-    const char *src = s3_req_header(r, "x-amz-copy-source");
-    char dec[S3_MAX_KEY + 128];
-    size_t sl = strcspn(src, "?");
-    if (cfs_http_pct_decode(src, sl, dec, sizeof(dec), 0) < 0) {
-        s3_req_error(r, S3E_InvalidArgument, "bad x-amz-copy-source");
-        return -EINVAL;
-    }
-    const char *q = src[sl] ? src + sl + 1 : "";
-    if (*q && strncmp(q, "versionId=", 10) == 0 && strcmp(q + 10, "null") != 0) {
-        s3_req_error(r, S3E_NoSuchVersion, NULL);
-        return -ENOENT;
-    }
-    char *p = dec[0] == '/' ? dec + 1 : dec;
-    char *sl2 = strchr(p, '/');
-    if (!sl2 || !sl2[1]) {
-        s3_req_error(r, S3E_InvalidArgument, "x-amz-copy-source must be bucket/key");
-        return -EINVAL;
-    }
-    *sl2 = '\0';
-    const char *sb = p, *sk = sl2 + 1;
-    enum s3_err ke = s3_key_check(sk);
-    if (ke || !bucket_name_ok(sb)) {
-        s3_req_error(r, ke ? ke : S3E_NoSuchBucket, NULL);
-        return -EINVAL;
-    }
-    struct cfs_fh bfh;
-    struct cfs_attr ba;
-    int e = s3_lookup(s, &s->root, sb, &bfh, &ba);
-    if (e < 0 || ba.type != CFS_FT_DIR) {
-        s3_req_error(r, S3E_NoSuchBucket, NULL);
-        return -ENOENT;
-    }
-    e = s3_lookup_path(s, &bfh, sk, fh, a);
-    if (e == 0 && a->type != CFS_FT_REG)
-        e = -ENOENT;
-    if (e < 0) {
-        s3_req_error(r, S3E_NoSuchKey, NULL);
-        return -ENOENT;
-    }
-    if ((e = s3_object_etag(s, fh, a, true, etag)) < 0) {
-        s3_req_error(r, s3_err_from_errno(e, false), NULL);
-        return e;
-    }
-    enum s3_err ce = check_conditions(r, "x-amz-copy-source-", etag, (int64_t)a->mtime.tv_sec);
-    if (ce) {
-        s3_req_error(r, ce, NULL);
-        return -EINVAL;
-    }
-    return 0;
-}
-
-static void op_copy_object(struct s3_req *r)
-{
-    struct s3_server *s = r->srv;
-    struct cfs_fh sfh, b, dir, tfh;
-    struct cfs_attr sa;
-    char setag[80], tmpname[64], etag[40];
-    int fd = -1, rc;
-    bool have_tmp = false;
-    if (s3_stage_init(s) < 0) {
-        s3_req_error(r, S3E_InternalError, "staging area unavailable");
-        return;
-    }
-    if (s3_bucket_fh(r, &b) < 0 || copy_source(r, &sfh, &sa, setag) < 0)
-        return;
-    const char *md = s3_req_header(r, "x-amz-metadata-directive");
-    bool replace = md && strcasecmp(md, "REPLACE") == 0;
-    if (md && !replace && strcasecmp(md, "COPY") != 0) {
-        s3_req_error(r, S3E_InvalidArgument, "x-amz-metadata-directive must be COPY or REPLACE");
-        return;
-    }
-    if ((rc = s3_tmp_create(s, tmpname, &tfh, &fd)) < 0) {
-        s3_req_error(r, s3_err_from_errno(rc, false), NULL);
-        return;
-    }
-    have_tmp = true;
-    struct s3_ck md5;
-    s3_ck_init(&md5, S3_CK_MD5);
-    rc = s3_read_through(s, &sfh, 0, sa.size, &md5, fd, 0);
-    uint8_t d[16];
-    s3_ck_final(&md5, d);
-    s3_hex(d, 16, etag);
-    if (close(fd) < 0 && rc == 0)
-        rc = -errno;
-    fd = -1;
-    if (rc < 0) {
-        s3_req_error(r, s3_err_from_errno(rc, false), NULL);
-        goto out;
-    }
-    if (replace) {
-        enum s3_err e = s3_meta_from_request(r, &tfh);
-        if (e) {
-            s3_req_error(r, e, NULL);
-            goto out;
-        }
-    } else {
-        s3_meta_copy(s, &sfh, &tfh, false);
-    }
-    s3_store_etag(s, &tfh, etag);
-    char parent[S3_MAX_KEY + 1];
-    const char *base;
-    s3_split_key(r->key, parent, sizeof(parent), &base);
-    dir = b;
-    if (parent[0] && (rc = s3_mkdir_p(s, &b, parent, &dir)) < 0) {
-        s3_req_error(r, rc == -ENOTDIR ? S3E_InvalidObjectName : s3_err_from_errno(rc, false), NULL);
-        goto out;
-    }
-    if ((rc = s3_rename(s, &s->tmp, tmpname, &dir, base)) < 0) {
-        s3_req_error(r, rc == -EISDIR || rc == -ENOTEMPTY ? S3E_InvalidObjectName
-                                                          : s3_err_from_errno(rc, false), NULL);
-        goto out;
-    }
-    have_tmp = false;
-    struct cfs_attr na;
-    char lm[64];
-    if (s3_getattr(s, &tfh, &na) < 0)
-        na.mtime.tv_sec = time(NULL), na.mtime.tv_nsec = 0;
-    s3_fmt_iso8601((int64_t)na.mtime.tv_sec, na.mtime.tv_nsec, lm);
-    s3_xml_decl(&r->rbody);
-    s3_xml_open_ns(&r->rbody, "CopyObjectResult");
-    s3_xml_elem(&r->rbody, "LastModified", lm);
-    s3_buf_addf(&r->rbody, "<ETag>&quot;%s&quot;</ETag>", etag);
-    s3_xml_close(&r->rbody, "CopyObjectResult");
-    r->status = 200;
-out:
-    if (fd >= 0)
-        close(fd);
-    if (have_tmp)
-        s3_remove(s, &s->tmp, tmpname, false);
-}
-
-/* UploadPartCopy: copy the (ranged) source into dst_dir/dst_name, MD5 on the way. */
-int s3__copy_range(struct s3_req *r, const struct cfs_fh *dst_dir, const char *dst_name,
-                   char etag_out[40], char lm_out[64])
-{
-    struct s3_server *s = r->srv;
-    struct cfs_fh sfh, tfh;
-    struct cfs_attr sa;
-    char setag[80], tmpname[64];
-    int fd = -1, rc;
-    if (copy_source(r, &sfh, &sa, setag) < 0)
-        return -EINVAL;
-    uint64_t off = 0, len = sa.size;
-    const char *rg = s3_req_header(r, "x-amz-copy-source-range");
-    if (rg) {
-        int k = parse_range(rg, sa.size, &off, &len);
-        if (k <= 0) {
-            s3_req_error(r, S3E_InvalidRange, "x-amz-copy-source-range must be bytes=first-last within the source");
-            return -EINVAL;
-        }
-    }
-    if ((rc = s3_tmp_create(s, tmpname, &tfh, &fd)) < 0) {
-        s3_req_error(r, s3_err_from_errno(rc, false), NULL);
-        return rc;
-    }
-    struct s3_ck md5;
-    s3_ck_init(&md5, S3_CK_MD5);
-    rc = s3_read_through(s, &sfh, off, len, &md5, fd, 0);
-    uint8_t d[16];
-    s3_ck_final(&md5, d);
-    s3_hex(d, 16, etag_out);
-    if (close(fd) < 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0) {
-        s3_store_etag(s, &tfh, etag_out);
-        rc = s3_rename(s, &s->tmp, tmpname, dst_dir, dst_name);
-    }
-    if (rc < 0) {
-        s3_remove(s, &s->tmp, tmpname, false);
-        s3_req_error(r, rc == -ENOENT ? S3E_NoSuchUpload : s3_err_from_errno(rc, false), NULL);
-        return rc;
-    }
-    struct cfs_attr na;
-    if (s3_getattr(s, &tfh, &na) < 0)
-        na.mtime.tv_sec = time(NULL), na.mtime.tv_nsec = 0;
-    s3_fmt_iso8601((int64_t)na.mtime.tv_sec, na.mtime.tv_nsec, lm_out);
-    return 0;
-}
-
 int s3_rm_tree(struct s3_server *s, const struct cfs_fh *parent, const char *name)
 {
     struct cfs_fh d;
@@ -1477,12 +1328,12 @@ int s3_rm_tree(struct s3_server *s, const struct cfs_fh *parent, const char *nam
     uint8_t verf[CFS_VERF_SIZE] = {0};
     for (int guard = 0; guard < 100000; guard++) {
         struct cfs_vfs_op op;
-        cfs_vfs_op_init(&op, CFS_VOP_READDIR, &s->cred, s->exp);
+        cfs_vfs_op_init(&op, CFS_VOP_READDIR, s3_cred(s), s->exp);
         op.fh = d;
         op.cookie = cookie;
         memcpy(op.cookieverf, verf, sizeof(verf));
         op.length = 256;
-        if ((r = vcall(s, &op)) < 0)
+        if ((r = s3_vcall(s, &op)) < 0)
             return r;
         for (size_t i = 0; i < op.nentries; i++) {
             const char *n = op.entries[i].name;
@@ -1506,8 +1357,11 @@ int s3_rm_tree(struct s3_server *s, const struct cfs_fh *parent, const char *nam
 void s3_run_op(struct s3_req *r)
 {
     struct s3_server *s = r->srv;
-    if (s3_stage_init(s) < 0) {
-        s3_req_error(r, S3E_ServiceUnavailable, "the namespace is not reachable");
+    int se = s3_stage_init(s);
+    if (se < 0) {
+        s3_req_error(r, se == -EACCES || se == -EPERM || se == -EROFS ? S3E_AccessDenied
+                                                                      : S3E_ServiceUnavailable,
+                     "the S3 staging area cannot be created at the export root (see the log)");
         return;
     }
     if (r->key) {
@@ -1529,7 +1383,7 @@ void s3_run_op(struct s3_req *r)
     case S3OP_ListObjectsV2: s3_op_list_objects(r, 2); break;
     case S3OP_ListObjectVersions: s3_op_list_objects(r, 3); break;
     case S3OP_DeleteObjects: op_delete_objects(r); break;
-    case S3OP_CopyObject: op_copy_object(r); break;
+    case S3OP_CopyObject: s3_op_copy_object(r); break;
     case S3OP_GetObject: op_get_head(r, false); break;
     case S3OP_HeadObject: op_get_head(r, true); break;
     case S3OP_DeleteObject: op_delete_object(r); break;
@@ -1554,13 +1408,13 @@ static void gc_dir(struct s3_server *s, const struct cfs_fh *dir, int64_t max_ag
     int64_t now = (int64_t)time(NULL);
     for (int guard = 0; guard < 100000; guard++) {
         struct cfs_vfs_op op;
-        cfs_vfs_op_init(&op, CFS_VOP_READDIR, &s->cred, s->exp);
+        cfs_vfs_op_init(&op, CFS_VOP_READDIR, s3_cred(s), s->exp);
         op.fh = *dir;
         op.cookie = cookie;
         memcpy(op.cookieverf, verf, sizeof(verf));
         op.length = 256;
         op.plus = true;
-        if (vcall(s, &op) < 0)
+        if (s3_vcall(s, &op) < 0)
             return;
         for (size_t i = 0; i < op.nentries; i++) {
             const struct cfs_dirent *de = &op.entries[i];

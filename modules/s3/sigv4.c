@@ -426,7 +426,8 @@ static int canonical_query(const struct s3_reqview *rq, bool presigned, struct s
         }
         i = j + 1;
     }
-    qsort(pairs, np, sizeof(*pairs), qpair_cmp);
+    if (np > 1)
+        qsort(pairs, np, sizeof(*pairs), qpair_cmp);
     for (size_t k = 0; k < np; k++) {
         if (k)
             s3_buf_addc(out, '&');
@@ -624,7 +625,8 @@ int s3_sigv2_string_to_sign(const struct s3_reqview *rq, const struct s3_sigv4 *
         add_trimmed(&v, x->val, x->vlen);
         amz[j].v = v.p ? v.p : strdup("");
     }
-    qsort(amz, na, sizeof(amz[0]), v2_sub_cmp);
+    if (na > 1)
+        qsort(amz, na, sizeof(amz[0]), v2_sub_cmp);
     for (size_t i = 0; i < na; i++) {
         s3_buf_addf(out, "%s:%s\n", amz[i].k, amz[i].v ? amz[i].v : "");
         free(amz[i].k);
@@ -666,7 +668,8 @@ int s3_sigv2_string_to_sign(const struct s3_reqview *rq, const struct s3_sigv4 *
         }
         i = j + 1;
     }
-    qsort(sub, ns, sizeof(sub[0]), v2_sub_cmp);
+    if (ns > 1)
+        qsort(sub, ns, sizeof(sub[0]), v2_sub_cmp);
     for (size_t k = 0; k < ns; k++) {
         s3_buf_addc(out, k ? '&' : '?');
         s3_buf_adds(out, sub[k].k);

@@ -37,3 +37,21 @@ if command -v python3 >/dev/null 2>&1 && [ "$(command -v python3)" != /usr/bin/p
     export BOTO_BUCKET=boto-new; PY=python3 run_py "boto3 suite (botocore $v2)" "$SRC/tests/s3/test_boto3.py" "$S3_URL" "$CFS_ACCESS_KEY" "$CFS_SECRET_KEY" "$S3_DATA"
   fi
 fi
+# the npm `minio` JS client: from NODE_PATH, or installed into the work dir when
+# CFS_S3_NPM_INSTALL=1 (needs the npm registry); skipped otherwise
+if command -v node >/dev/null 2>&1; then
+  if ! node -e "require('minio')" 2>/dev/null && [ "${CFS_S3_NPM_INSTALL:-0}" = 1 ]; then
+    (cd "$S3_WORK" && npm install --no-audit --no-fund --silent minio@8 >/dev/null 2>&1) &&
+      export NODE_PATH="$S3_WORK/node_modules${NODE_PATH:+:$NODE_PATH}"
+  fi
+  if node -e "require('minio')" 2>/dev/null; then
+    if node "$SRC/tests/s3/test_minio.mjs" 127.0.0.1 "$S3_PORT" "$CFS_ACCESS_KEY" "$CFS_SECRET_KEY" > "$S3_WORK/js.out" 2>&1; then
+      s3_ok "minio-js suite"
+    else
+      s3_bad "minio-js suite"
+    fi
+    grep -v '^ok ' "$S3_WORK/js.out" | sed 's/^/     /'
+  else
+    echo "skip minio-js (set NODE_PATH to a node_modules with minio, or CFS_S3_NPM_INSTALL=1)"
+  fi
+fi

@@ -19,6 +19,8 @@ write_conf() {
   cat > "$W/gw.conf" <<EOF2
 gateway = { workers = 2; admin = "off"; log_level = "info"; state_dir = "$W/state"; };
 exports = ( { name = "data"; path = "$S3_DATA"; read_only = false; root_squash = false; } );
+users = ( { name = "alice"; uid = 4242; gid = 4242; s3_access_key = "alicekey";
+            s3_secret_key = "alice-secret-0123"; } );
 s3 = { enabled = true; bind = "127.0.0.1:$S3_PORT"; export = "data"; domain = "s3.test";
        tls_cert = "$W/cert.pem"; tls_key = "$1"; };
 EOF2
@@ -59,6 +61,15 @@ v.put_object(Bucket="tls-bucket", Key="vh/key", Body=b"virtual")
 assert open("$S3_DATA/tls-bucket/vh/key", "rb").read() == b"virtual"
 EOF2
 s3_check "https: boto3 default checksums + virtual-hosted style" /usr/bin/python3 "$W/t.py"
+# a user of the users table acts with its own uid/gid in the namespace
+if [ "$(id -u)" = 0 ]; then
+  mkdir -p "$S3_DATA/alice-bucket" && chown 4242:4242 "$S3_DATA/alice-bucket"
+  UA="env AWS_ACCESS_KEY_ID=alicekey AWS_SECRET_ACCESS_KEY=alice-secret-0123 $A"
+  s3_check "users table: alice writes into her bucket" $UA s3 cp "$W/cert.pem" s3://alice-bucket/c.pem --only-show-errors
+  s3_check "users table: the file belongs to alice's uid" sh -c "[ \"\$(stat -c %u '$S3_DATA/alice-bucket/c.pem')\" = 4242 ]"
+  s3_fails "users table: alice cannot write into root's bucket" $UA s3 cp "$W/cert.pem" s3://tls-bucket/alice.pem --only-show-errors
+  s3_fails "users table: wrong secret refused" env AWS_ACCESS_KEY_ID=alicekey AWS_SECRET_ACCESS_KEY=nope $A s3 ls s3://alice-bucket
+fi
 if [ "$(command -v python3)" != /usr/bin/python3 ]; then
   s3_check "https: newer botocore (unsigned payload trailer)" python3 "$W/t.py"
 fi
