@@ -209,7 +209,7 @@ static int load_credentials(struct s3_server *s)
         return CFS_EINVAL;
     FILE *f = fopen(path, "r");
     if (f) {
-        char a[160] = "", b[160] = "";
+        char a[sizeof(s->access_key)] = "", b[sizeof(s->secret_key)] = "";
         bool ok = fgets(a, sizeof(a), f) && fgets(b, sizeof(b), f);
         fclose(f);
         a[strcspn(a, "\r\n")] = '\0';
