@@ -74,7 +74,10 @@ void cfs__cred_leave(void);
 
 /* ---- attribute cache (cache.c), keyed by (export id, fileid) ---- */
 bool cfs__attr_get(uint32_t export_id, uint64_t fileid, struct cfs_attr *out);
-void cfs__attr_put(uint32_t export_id, const struct cfs_attr *attr);
+/* The invalidation generation to read before a stat whose result goes to attr_put. */
+uint64_t cfs__attr_gen(void);
+/* Cache attr unless the object was invalidated since `gen` (from cfs__attr_gen). */
+void cfs__attr_put(uint32_t export_id, const struct cfs_attr *attr, uint64_t gen);
 void cfs__attr_forget(uint32_t export_id, uint64_t fileid);
 void cfs__attr_flush(void);
 void cfs__attr_config(uint32_t max, uint32_t ttl_ms);

@@ -67,15 +67,33 @@ struct attr_ent {
 
 static pthread_mutex_t attr_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct attr_ent *attr_tab[ATTR_BUCKETS];
+/*
+ * Invalidation generations: attr_gen counts forgets; bucket_gen[b] is the generation
+ * of the last forget in bucket b. A put carries the generation read before its stat;
+ * when a forget hit the bucket since, the stat may predate the change it announced
+ * (a getattr racing a write), so the put is dropped instead of caching stale data.
+ */
+static _Atomic uint64_t attr_gen = 1;
+static uint64_t bucket_gen[ATTR_BUCKETS];
 static struct lru attr_lru = { &attr_lru, &attr_lru };
 static uint32_t attr_n, attr_max = 8192, attr_ttl = 2000;
 static _Atomic uint64_t attr_hits, attr_misses;
 static uint32_t fd_max = 1024;
 
-static struct attr_ent **attr_slot(uint32_t export_id, uint64_t fileid)
+static uint32_t attr_bucket(uint32_t export_id, uint64_t fileid)
 {
     uint64_t k[2] = { export_id, fileid };
-    return &attr_tab[fnv1a(k, sizeof(k), 0xcbf29ce484222325ULL) & (ATTR_BUCKETS - 1)];
+    return (uint32_t)(fnv1a(k, sizeof(k), 0xcbf29ce484222325ULL) & (ATTR_BUCKETS - 1));
+}
+
+static struct attr_ent **attr_slot(uint32_t export_id, uint64_t fileid)
+{
+    return &attr_tab[attr_bucket(export_id, fileid)];
+}
+
+uint64_t cfs__attr_gen(void)
+{
+    return atomic_load(&attr_gen);
 }
 
 static void attr_unlink(struct attr_ent **pp)
@@ -115,9 +133,13 @@ bool cfs__attr_get(uint32_t export_id, uint64_t fileid, struct cfs_attr *out)
     return hit;
 }
 
-void cfs__attr_put(uint32_t export_id, const struct cfs_attr *attr)
+void cfs__attr_put(uint32_t export_id, const struct cfs_attr *attr, uint64_t gen)
 {
     pthread_mutex_lock(&attr_lock);
+    if (bucket_gen[attr_bucket(export_id, attr->fileid)] >= gen) {
+        pthread_mutex_unlock(&attr_lock); /* invalidated since the stat began */
+        return;
+    }
     struct attr_ent **pp = attr_find(export_id, attr->fileid), *e;
     if (pp) {
         e = *pp;
@@ -146,6 +168,7 @@ out:
 void cfs__attr_forget(uint32_t export_id, uint64_t fileid)
 {
     pthread_mutex_lock(&attr_lock);
+    bucket_gen[attr_bucket(export_id, fileid)] = atomic_fetch_add(&attr_gen, 1);
     struct attr_ent **pp = attr_find(export_id, fileid);
     if (pp)
         attr_unlink(pp);
@@ -155,6 +178,9 @@ void cfs__attr_forget(uint32_t export_id, uint64_t fileid)
 void cfs__attr_flush(void)
 {
     pthread_mutex_lock(&attr_lock);
+    uint64_t g = atomic_fetch_add(&attr_gen, 1);
+    for (uint32_t i = 0; i < ATTR_BUCKETS; i++)
+        bucket_gen[i] = g;
     for (uint32_t i = 0; i < ATTR_BUCKETS; i++)
         while (attr_tab[i])
             attr_unlink(&attr_tab[i]);

@@ -137,6 +137,7 @@ int px_statx_fd(int fd, struct statx *st)
 int px_statx(struct px *px, int dirfd, const char *name, struct cfs_attr *out)
 {
     struct statx st;
+    uint64_t gen = cfs__attr_gen();
     if (!name) {
         int r = px_statx_fd(dirfd, &st);
         if (r < 0)
@@ -147,7 +148,7 @@ int px_statx(struct px *px, int dirfd, const char *name, struct cfs_attr *out)
     if (st.stx_nlink == 0 && !name)
         return -ESTALE; /* open but deleted */
     attr_from_statx(px, &st, out);
-    cfs__attr_put(px->id, out);
+    cfs__attr_put(px->id, out, gen);
     return 0;
 }
 
@@ -261,6 +262,7 @@ int px_resolve(struct px *px, const struct cfs_fh *fh, struct cfs__fdc_ent **out
         }
     }
     struct statx st;
+    uint64_t gen = cfs__attr_gen();
     if ((r = px_statx_fd(fd, &st)) < 0)
         goto out;
     if (st.stx_nlink == 0 || makedev(st.stx_dev_major, st.stx_dev_minor) != px->dev) {
@@ -271,7 +273,7 @@ int px_resolve(struct px *px, const struct cfs_fh *fh, struct cfs__fdc_ent **out
         (r = px_below_root(px, fd)) < 0)
         goto out;
     attr_from_statx(px, &st, &a);
-    cfs__attr_put(px->id, &a);
+    cfs__attr_put(px->id, &a, gen);
     e = cfs__fdc_add(px->paths, fh, 1u + fh->len, fd, st.stx_ino);
     fd = -1;
     if (!e) {
