@@ -113,6 +113,8 @@ struct nfs3_conn {
     char peer_str[64];
     bool peer_priv;             /* source port < 1024 */
     struct cfs_rpc_rm rm;
+    int rcvlowat;               /* SO_RCVLOWAT set on the socket (0 = default) */
+    struct event *rev;          /* TCP: our read event (the bufferevent only writes) */
     struct nfs3_req *head, *tail;
     unsigned inflight;          /* requests not yet answered */
     bool closing, paused;
