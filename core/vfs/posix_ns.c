@@ -189,6 +189,7 @@ out:
     if (cred)
         cfs__cred_leave();
     if (d) {
+        cfs__attr_forget(px->id, d->ino); /* before the stat: see cfs__attr_put */
         if (px_statx(px, d->fd, NULL, &op->dir_attr) == 0)
             op->has_dir_attr = true;
         cfs__fdc_put(px->paths, d);
@@ -246,6 +247,7 @@ int px_link(struct px *px, struct cfs_vfs_op *op)
     cfs__attr_forget(px->id, f->ino);
     if (px_statx(px, f->fd, NULL, &op->attr) == 0)
         op->has_attr = true;
+    cfs__attr_forget(px->id, d->ino);
     if (px_statx(px, d->fd, NULL, &op->dir2_attr) == 0)
         op->has_dir2_attr = true;
 out:
@@ -283,6 +285,7 @@ int px_remove(struct px *px, struct cfs_vfs_op *op)
         px_forget(px, st.st_ino, false);
         px_index_forget(px, d->ino, op->name, st.st_ino);
     }
+    cfs__attr_forget(px->id, d->ino);
     if (px_statx(px, d->fd, NULL, &op->dir_attr) == 0)
         op->has_dir_attr = true;
 out:
@@ -333,6 +336,8 @@ int px_rename(struct px *px, struct cfs_vfs_op *op)
         }
         px_index_note(px, b->ino, op->name2, src.st_ino);
     }
+    cfs__attr_forget(px->id, a->ino);
+    cfs__attr_forget(px->id, b->ino);
     if (px_statx(px, a->fd, NULL, &op->dir_attr) == 0)
         op->has_dir_attr = true;
     if (px_statx(px, b->fd, NULL, &op->dir2_attr) == 0)

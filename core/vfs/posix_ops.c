@@ -258,10 +258,11 @@ int px_write(struct px *px, struct cfs_vfs_op *op)
     op->count = (uint64_t)n;
     op->committed = op->stable;
     cfs__write_verf(op->verf);
+    /* Invalidate first: a stat racing this write must not cache the old size after
+     * ours (cfs__attr_put drops results older than the last forget). */
+    cfs__attr_forget(px->id, f->ino);
     if (px_statx(px, f->fd, NULL, &op->attr) == 0)
         op->has_attr = true;
-    else
-        cfs__attr_forget(px->id, f->ino);
 out:
     cfs__fdc_put(px->files, f);
     return r;
