@@ -9,7 +9,7 @@ build_pkgs="build-essential cmake pkg-config libevent-dev libltdl-dev libconfig-
   libssl-dev libjansson-dev libcmocka-dev libibverbs-dev librdmacm-dev curl"
 test_pkgs="clang libclang-rt-14-dev libfuzzer-14-dev prometheus wrk
   libnfs-dev libnfs-utils python3 python3-boto3 awscli s3cmd netcat-openbsd
-  nfs-ganesha nfs-ganesha-vfs nginx"
+  nfs-ganesha nfs-ganesha-vfs nginx rclone"
 
 pkgs=$build_pkgs
 [ "$what" = test ] && pkgs="$pkgs $test_pkgs"

@@ -148,6 +148,7 @@ bench() {
   fi
   if out=$(timeout 600 "$WORK/nfsbench" -d "$DEPTH" "$url" "$@" 2>&1); then
     echo "$out" | awk '{print $2}' >>"$WORK/$who.$1"
+    [ "$1" = write ] && echo "$out" | sed -n 's/.*(commit \([0-9.]*\) s.*/\1/p' >>"$WORK/$who.commit"
     if [ "$who" = g ]; then echo "  ganesha: $out"; else echo "  cfs:     $out"; fi >>"$WORK/detail"
   else
     echo "nfs.sh: $who $*: $out" >&2
@@ -217,6 +218,10 @@ for w in write read small creates readdir; do
     *) r="rate cfs/gan $(ratio "$g" "$c")x"; goal="-"; loc="" ;;
   esac
   printf '%-9s %10s %10s  %-24s %-8s %s\n' "$w" "$g" "$c" "$r" "$goal" "$loc"
+  if [ $w = write ]; then
+    printf '%-9s %10s %10s  %s\n' " (commit)" "$(median <"$WORK/g.commit")" \
+      "$(median <"$WORK/c.commit")" "the COMMIT at the end, included above"
+  fi
 done
 echo "(median elapsed seconds of $RUNS runs; time ratio < 1 and rate ratio > 1 favour cfs-gateway)"
 if [ "${PERF:-0}" = 1 ]; then
