@@ -219,16 +219,22 @@ small() { # who put|get ops warmup
     rec "$1" "small_$2" "$(sed -n 's/.* rate=\([0-9.]*\).*/\1/p' "$WORK/out" | head -1)"
   else failed "$1" "4 KiB $2"; fi
 }
-wrk_small() { # who put|get: 2 threads, $CLIENTS connections, one presigned URL
-  if [ "$1" = nginx ]; then u=$URL_nginx/bench/small/c00/k000000; lua=""
+WRK_N=0
+wrk_small() { # who put|get: 2 threads, $CLIENTS connections; GET: one presigned URL over and
+  # over; PUT: a new key each request (presigned paths made beforehand, untimed)
+  lua=""
+  if [ "$1" = nginx ]; then u=$URL_nginx/bench/small/c00/k000000
+  elif [ "$2" = get ]; then
+    u=$(creds "$1" $LOADGEN presign "$(url_of "$1")" bench small/c00/k000000) || { failed "$1" presign; return; }
   else
-    op=get_object; key=small/c00/k000000
-    [ "$2" = put ] && { op=put_object; key=wrk/obj; }
-    u=$(creds "$1" $LOADGEN presign "$(url_of "$1")" bench "$key" --op $op) || { failed "$1" presign; return; }
-    lua=""; [ "$2" = put ] && lua="-s $HERE/put.lua"
+    WRK_N=$((WRK_N + 1))
+    creds "$1" $LOADGEN presign-many "$(url_of "$1")" bench "wrk/r$WRK_N" --op put_object \
+      --count $((WRK_SECS * 8000)) >"$WORK/wrk.paths" || { failed "$1" presign; return; }
+    u=$(url_of "$1")/; lua="-s $HERE/put.lua"
   fi
   # shellcheck disable=SC2086
-  if wrk -t2 -c"$CLIENTS" -d"${WRK_SECS}s" $lua "$u" >"$WORK/out" 2>&1 &&
+  if WRK_PATHS="$WORK/wrk.paths" WRK_THREADS=2 wrk -t2 -c"$CLIENTS" -d"${WRK_SECS}s" $lua "$u" \
+    >"$WORK/out" 2>&1 &&
     ! grep -q "Non-2xx\|Socket errors" "$WORK/out"; then
     rec "$1" "wrk_$2" "$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$WORK/out")"
   else failed "$1" "wrk 4 KiB $2"; fi

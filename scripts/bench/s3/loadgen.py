@@ -16,6 +16,8 @@
 #   list URL BUCKET PREFIX --expect N [--repeat N]            (list_objects_v2 pages; then
 #                                 the same pages presigned, fetched raw: raw_seconds=)
 #   presign URL BUCKET KEY [--op get_object|put_object]       (prints a presigned URL)
+#   presign-many URL BUCKET PREFIX --count N [--op ...]       (prints N presigned
+#                                 "/bucket/PREFIX/kNNNNNN?query" paths, for wrk)
 import argparse
 import multiprocessing as mp
 import sys
@@ -189,7 +191,8 @@ def list_keys(a):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("cmd", choices=["mkbucket", "put", "get", "populate", "list", "presign"])
+    ap.add_argument("cmd", choices=["mkbucket", "put", "get", "populate", "list", "presign",
+                                    "presign-many"])
     ap.add_argument("url")
     ap.add_argument("bucket")
     ap.add_argument("prefix", nargs="?", default="small")
@@ -210,6 +213,16 @@ def main():
         s3 = client(a.url)
         print(s3.generate_presigned_url(a.op, Params={"Bucket": a.bucket, "Key": a.prefix},
                                         ExpiresIn=7200))
+        return 0
+    if a.cmd == "presign-many":
+        import urllib.parse
+        s3 = client(a.url)
+        out = []
+        for i in range(a.count):
+            u = urllib.parse.urlsplit(s3.generate_presigned_url(
+                a.op, Params={"Bucket": a.bucket, "Key": "%s/k%06d" % (a.prefix, i)}, ExpiresIn=7200))
+            out.append(u.path + "?" + u.query)
+        print("\n".join(out))
         return 0
     if a.cmd in ("put", "get"):
         return run_clients(a)
