@@ -416,6 +416,20 @@ static void export_free(struct cfs__export_conf *e)
     memset(e, 0, sizeof(*e));
 }
 
+/* A relative path names a place below the directory the gateway was started from. */
+static int absolutize(char **path)
+{
+    char cwd[PATH_MAX], *abs = NULL;
+
+    if ((*path)[0] == '/')
+        return 0;
+    if (!getcwd(cwd, sizeof(cwd)) || asprintf(&abs, "%s/%s", cwd, *path) < 0)
+        return -ENOMEM;
+    free(*path);
+    *path = abs;
+    return 0;
+}
+
 static int load_exports(struct cfs__config *c, const config_setting_t *list)
 {
     int errors = 0;
@@ -450,6 +464,13 @@ static int load_exports(struct cfs__config *c, const config_setting_t *list)
         if (!e->path || !*e->path) {
             CFS_LOG_E(TAG, "%s:%d: %s: 'path' is required", cfs__conf_file(N(g)),
                       cfs__conf_line(N(g)), what);
+            export_free(e);
+            errors++;
+            continue;
+        }
+        if (absolutize(&e->path) != 0) {
+            CFS_LOG_E(TAG, "%s:%d: %s: cannot make '%s' absolute", cfs__conf_file(N(g)),
+                      cfs__conf_line(N(g)), what, e->path);
             export_free(e);
             errors++;
             continue;
@@ -710,6 +731,8 @@ static int finish(struct cfs__config *c)
         errors += load_sections(c, root);
     }
     errors += check_core_values(c);
+    if (c->core.state_dir && absolutize(&c->core.state_dir) != 0)
+        errors++;
     if (c->core.op_timeout_ms < 1) {
         CFS_LOG_E(TAG, "backend.circuit_breaker.op_timeout_ms: expected >= 1, found %" PRId64,
                   c->core.op_timeout_ms);

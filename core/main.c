@@ -51,6 +51,7 @@ struct cli {
     bool read_only;
     /* metrics */
     bool raw;
+    bool modules_given; /* --modules seen ("" = no modules at all) */
     bool verbose;
 };
 
@@ -75,7 +76,8 @@ static void usage(FILE *f)
           "options of start:\n"
           "  --config F          gateway.conf file or a conf.d directory (default: ./conf.d,\n"
           "                      then /etc/cfs-gateway)\n"
-          "  --modules a,b       run exactly these modules (default: the enabled ones)\n"
+          "  --modules a,b       run exactly these modules (default: the enabled ones;\n"
+          "                      \"\" = none)\n"
           "  --admin ADDR:PORT   admin HTTP address (default 127.0.0.1:8080; \"off\")\n"
           "  --module-path DIR   look for modules in DIR first (repeatable)\n"
           "  --state-dir DIR     persistent state (handles key, credentials)\n"
@@ -128,6 +130,7 @@ static int parse_args(int argc, char **argv, struct cli *c)
         case OPT_CONFIG: c->config = optarg; break;
         case OPT_MODULES: {
             int n = 0;
+            c->modules_given = true;
             free(c->only_buf);
             c->only_buf = strdup(optarg);
             for (char *save = NULL, *t = strtok_r(c->only_buf, ",", &save); t && n < MAX_ONLY;
@@ -380,7 +383,7 @@ static int write_pid(const char *path)
 static int cmd_start(struct cli *c)
 {
     struct cfs__config *conf = NULL;
-    struct cfs__gateway_opts opts = { .only_modules = c->only[0] ? c->only : NULL };
+    struct cfs__gateway_opts opts = { .only_modules = c->modules_given ? c->only : NULL };
     struct event *sigs[3] = { NULL };
     const int signums[3] = { SIGHUP, SIGTERM, SIGINT };
     int rc = 1;
@@ -452,7 +455,7 @@ out:
 static int cmd_validate(struct cli *c)
 {
     struct cfs__config *conf = NULL;
-    struct cfs__gateway_opts opts = { .only_modules = c->only[0] ? c->only : NULL,
+    struct cfs__gateway_opts opts = { .only_modules = c->modules_given ? c->only : NULL,
                                       .validate_only = true };
     int errors;
 
