@@ -32,6 +32,13 @@
 #define S3_XATTR_MPU "user.cfs.mpu." /* + bucket / key (on an upload's directory) */
 #define S3_XATTR_VERSIONING "user.cfs.versioning"
 #define S3_XATTR_REGION "user.cfs.region"
+#define S3_XATTR_VSEQ "user.cfs.vseq"       /* a version's order stamp (ns, 20 digits) */
+#define S3_XATTR_DMARKER "user.cfs.dmarker" /* "1" on a delete marker */
+#define S3_XATTR_POLICY "user.cfs.s3.policy" /* bucket policy JSON, as put */
+#define S3_XATTR_ACL "user.cfs.s3.acl"       /* canned bucket ACL: "public-read" */
+#define S3_VERSIONS_DIR "versions"  /* <root>/.cfs-s3/versions/<bucket>/<key>/<version-id> */
+#define S3_VID_MAX 40               /* version id buffer ("null" or 32 URL-safe chars) */
+#define S3_MAX_POLICY 16384
 
 struct s3_conf {
     bool enabled;
@@ -46,6 +53,7 @@ struct s3_conf {
     int64_t multipart_max_age;  /* seconds */
     int64_t uid, gid;           /* identity for the namespace; -1 = export root's owner */
     int64_t max_connections;
+    int64_t header_timeout_ms;  /* deadline for a request's header section */
     struct s3_conf *retired_next; /* replaced by a reload; freed at fini */
 };
 
@@ -76,6 +84,10 @@ enum s3_opid {
     S3OP_ListMultipartUploads,
     S3OP_GetBucketAcl,
     S3OP_GetObjectAcl,
+    S3OP_PutBucketAcl,
+    S3OP_GetBucketPolicy,
+    S3OP_PutBucketPolicy,
+    S3OP_DeleteBucketPolicy,
     S3OP__COUNT
 };
 const char *s3_op_name(enum s3_opid op);
@@ -97,6 +109,7 @@ struct s3_server {
     struct cfs_fh stage;        /* <root>/.cfs-s3 */
     struct cfs_fh tmp;          /* <root>/.cfs-s3/tmp */
     struct cfs_fh uploads;      /* <root>/.cfs-s3/uploads */
+    struct cfs_fh versions;     /* <root>/.cfs-s3/versions */
     struct cfs_cred cred;
     char access_key[129];
     char secret_key[129];
@@ -135,6 +148,7 @@ struct s3_req {
     bool has_content_length;
     struct cfs_cred cred;  /* the signer's identity (users table); else the server's */
     bool has_cred;
+    bool anon;             /* no signature: allowed only where the bucket is public */
 
     /* request body as buffered (XML operations) */
     struct s3_buf body;
@@ -235,13 +249,79 @@ enum s3_err s3_check_conditions(const struct s3_req *r, const char *pfx, const c
                                 int64_t mtime);
 int s3_parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len);
 
+/* ---- s3ver.c: versioning (pool side) ---- */
+enum s3_vstate { S3V_OFF = 0, S3V_ENABLED, S3V_SUSPENDED };
+enum s3_vstate s3_ver_state(struct s3_server *s, const struct cfs_fh *bucket);
+bool s3_ver_id_ok(const char *vid);
+/* The version id of a visible object ("null" when it carries none). */
+void s3_ver_of(struct s3_server *s, const struct cfs_fh *fh, char vid[S3_VID_MAX]);
+/*
+ * Install the staged file <stage>/tmp/tmpname (tmpfh) as key's current object at dir/base.
+ * Versioned buckets: the new object gets a version id (vid, "null" when suspended) and
+ * the previous current one is kept under <stage>/versions/<bucket>/<key>/ (a suspended
+ * bucket drops the old null version instead). vid is "" for unversioned buckets.
+ * Returns 0 or the rename's negative errno.
+ */
+/* Give a staged file the version id its bucket's state calls for (vid "" when off). */
+void s3_ver_stamp(struct s3_req *r, const struct cfs_fh *bfh, const struct cfs_fh *tmpfh,
+                  char vid[S3_VID_MAX]);
+int s3_ver_install(struct s3_req *r, const struct cfs_fh *bfh, const struct cfs_fh *tmpfh,
+                   const char *tmpname,
+                   const struct cfs_fh *dir, const char *base, char vid[S3_VID_MAX]);
+/* Resolve ?versionId= (or the latest when vid is NULL) for GET/HEAD/copy sources. */
+struct s3_vref {
+    struct cfs_fh fh;
+    struct cfs_attr attr;
+    char vid[S3_VID_MAX];
+    bool dmarker;   /* the version is a delete marker */
+    bool current;   /* the visible object */
+};
+/* 0, -ENOENT (no such key or version) or another negative errno. */
+int s3_ver_resolve(struct s3_server *s, const char *bucket, const struct cfs_fh *bfh,
+                   const char *key, const char *vid, struct s3_vref *out);
+/* DeleteObject / DeleteObjects entry in a versioned bucket (or with a versionId). */
+struct s3_vdel {
+    char vid[S3_VID_MAX];   /* version removed, or of the new delete marker */
+    bool dmarker;           /* a delete marker was created or removed */
+};
+enum s3_err s3_ver_delete(struct s3_req *r, const struct cfs_fh *bfh, const char *key,
+                          const char *vid, struct s3_vdel *out);
+/* Whether <stage>/versions/<bucket> holds any version; removes it when it holds none. */
+int s3_ver_bucket_empty(struct s3_server *s, const char *bucket);
+void s3_op_list_versions(struct s3_req *r);
+void s3_remove_empty_parents(struct s3_server *s, const struct cfs_fh *base, char *parent);
+
+/* ---- s3pol.c: bucket policy and ACL, anonymous access ---- */
+void s3_op_put_policy(struct s3_req *r);
+void s3_op_get_policy(struct s3_req *r);
+void s3_op_delete_policy(struct s3_req *r);
+void s3_op_put_bucket_acl(struct s3_req *r);
+bool s3_bucket_public_read(struct s3_server *s, const struct cfs_fh *bfh);
+/* Anonymous request: S3E_OK when the bucket's policy or ACL allows r->op on r->key. */
+enum s3_err s3_anon_allowed(struct s3_req *r);
+bool s3_anon_can_list(struct s3_req *r); /* may see which keys are missing (404, not 403) */
+/* Canned ACL header on CreateBucket/PutBucketAcl: stored value or NULL; *bad on unknown. */
+const char *s3_canned_acl(const char *v, bool *bad);
+
+/* ---- s3list.c: shared directory reader ---- */
+struct s3_lent {
+    char *sname; /* name, plus '/' for directories */
+    bool dir;
+    struct cfs_fh fh;
+    struct cfs_attr attr;
+};
+/* Regular files and directories of dir, sorted by sname (S3 key order). */
+int s3_read_dir_sorted(struct s3_server *s, const struct cfs_fh *dir, struct s3_lent **out,
+                       size_t *n);
+void s3_lent_free(struct s3_lent *v, size_t n);
+
 /* ---- s3copy.c ---- */
 void s3_op_copy_object(struct s3_req *r);
 int s3__copy_range(struct s3_req *r, const struct cfs_fh *dst_dir, const char *dst_name,
                    char etag_out[40], char lm_out[64]);
 
 /* ---- s3list.c ---- */
-void s3_op_list_objects(struct s3_req *r, int version); /* 1, 2, or 3 = versions */
+void s3_op_list_objects(struct s3_req *r, int version); /* 1 or 2 */
 void s3_op_list_buckets(struct s3_req *r);
 
 /* ---- s3mpu.c ---- */

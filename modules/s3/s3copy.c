@@ -18,7 +18,8 @@
 #include "xml.h"
 
 /* x-amz-copy-source: [/]bucket/key[?versionId=...], percent-encoded */
-static int copy_source(struct s3_req *r, struct cfs_fh *fh, struct cfs_attr *a, char etag[80])
+static int copy_source(struct s3_req *r, struct cfs_fh *fh, struct cfs_attr *a, char etag[80],
+                       char svid[S3_VID_MAX])
 {
     struct s3_server *s = r->srv;
     const char *src = s3_req_header(r, "x-amz-copy-source");
@@ -29,9 +30,15 @@ static int copy_source(struct s3_req *r, struct cfs_fh *fh, struct cfs_attr *a, 
         return -EINVAL;
     }
     const char *q = src[sl] ? src + sl + 1 : "";
-    if (*q && strncmp(q, "versionId=", 10) == 0 && strcmp(q + 10, "null") != 0) {
-        s3_req_error(r, S3E_NoSuchVersion, NULL);
-        return -ENOENT;
+    char vid[S3_VID_MAX + 8] = "";
+    bool has_vid = false;
+    if (*q && strncmp(q, "versionId=", 10) == 0) {
+        if (cfs_http_pct_decode(q + 10, strcspn(q + 10, "&"), vid, sizeof(vid), 0) < 0 ||
+            !s3_ver_id_ok(vid)) {
+            s3_req_error(r, S3E_InvalidArgument, "Invalid version id specified");
+            return -EINVAL;
+        }
+        has_vid = true;
     }
     char *p = dec[0] == '/' ? dec + 1 : dec;
     char *sl2 = strchr(p, '/');
@@ -53,13 +60,20 @@ static int copy_source(struct s3_req *r, struct cfs_fh *fh, struct cfs_attr *a, 
         s3_req_error(r, S3E_NoSuchBucket, NULL);
         return -ENOENT;
     }
-    e = s3_lookup_path(s, &bfh, sk, fh, a);
-    if (e == 0 && a->type != CFS_FT_REG)
-        e = -ENOENT;
-    if (e < 0) {
-        s3_req_error(r, S3E_NoSuchKey, NULL);
+    struct s3_vref v;
+    e = s3_ver_resolve(s, sb, &bfh, sk, has_vid ? vid : NULL, &v);
+    if (e == 0 && v.dmarker) {
+        s3_req_error(r, has_vid ? S3E_InvalidRequest : S3E_NoSuchKey,
+                     has_vid ? "The source of a copy request may not be a delete marker" : NULL);
         return -ENOENT;
     }
+    if (e < 0) {
+        s3_req_error(r, has_vid ? S3E_NoSuchVersion : S3E_NoSuchKey, NULL);
+        return -ENOENT;
+    }
+    *fh = v.fh;
+    *a = v.attr;
+    snprintf(svid, S3_VID_MAX, "%s", v.vid);
     if ((e = s3_object_etag(s, fh, a, true, etag)) < 0) {
         s3_req_error(r, s3_err_from_errno(e, false), NULL);
         return e;
@@ -77,14 +91,14 @@ void s3_op_copy_object(struct s3_req *r)
     struct s3_server *s = r->srv;
     struct cfs_fh sfh, b, dir, tfh;
     struct cfs_attr sa;
-    char setag[80], tmpname[64], etag[40];
+    char setag[80], tmpname[64], etag[40], svid[S3_VID_MAX], vid[S3_VID_MAX] = "";
     int fd = -1, rc;
     bool have_tmp = false;
     if (s3_stage_init(s) < 0) {
         s3_req_error(r, S3E_InternalError, "staging area unavailable");
         return;
     }
-    if (s3_bucket_fh(r, &b) < 0 || copy_source(r, &sfh, &sa, setag) < 0)
+    if (s3_bucket_fh(r, &b) < 0 || copy_source(r, &sfh, &sa, setag, svid) < 0)
         return;
     const char *md = s3_req_header(r, "x-amz-metadata-directive");
     bool replace = md && strcasecmp(md, "REPLACE") == 0;
@@ -128,12 +142,16 @@ void s3_op_copy_object(struct s3_req *r)
         s3_req_error(r, rc == -ENOTDIR ? S3E_InvalidObjectName : s3_err_from_errno(rc, false), NULL);
         goto out;
     }
-    if ((rc = s3_rename(s, &s->tmp, tmpname, &dir, base)) < 0) {
+    if ((rc = s3_ver_install(r, &b, &tfh, tmpname, &dir, base, vid)) < 0) {
         s3_req_error(r, rc == -EISDIR || rc == -ENOTEMPTY ? S3E_InvalidObjectName
                                                           : s3_err_from_errno(rc, false), NULL);
         goto out;
     }
     have_tmp = false;
+    if (vid[0])
+        s3_add_hdr(r, "x-amz-version-id", "%s", vid);
+    if (strcmp(svid, "null") != 0)
+        s3_add_hdr(r, "x-amz-copy-source-version-id", "%s", svid);
     struct cfs_attr na;
     char lm[64];
     if (s3_getattr(s, &tfh, &na) < 0)
@@ -159,9 +177,9 @@ int s3__copy_range(struct s3_req *r, const struct cfs_fh *dst_dir, const char *d
     struct s3_server *s = r->srv;
     struct cfs_fh sfh, tfh;
     struct cfs_attr sa;
-    char setag[80], tmpname[64];
+    char setag[80], tmpname[64], svid[S3_VID_MAX];
     int fd = -1, rc;
-    if (copy_source(r, &sfh, &sa, setag) < 0)
+    if (copy_source(r, &sfh, &sa, setag, svid) < 0)
         return -EINVAL;
     uint64_t off = 0, len = sa.size;
     const char *rg = s3_req_header(r, "x-amz-copy-source-range");

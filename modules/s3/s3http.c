@@ -57,6 +57,8 @@ struct s3_conn {
     bool lingering; /* write side shut, draining what the client still sends */
     bool in_process;
     bool tls;
+    struct event *hdr_timer; /* the header section's deadline (header_timeout_ms) */
+    bool hdr_armed;
 };
 
 struct s3_creq {
@@ -467,12 +469,19 @@ static enum s3_opid route(struct s3_req *r, bool *body_buffer, bool *body_stream
             *body_buffer = true;
             if (s3_query_has(r, "versioning"))
                 return S3OP_PutBucketVersioning;
+            if (s3_query_has(r, "policy"))
+                return S3OP_PutBucketPolicy;
+            if (s3_query_has(r, "acl"))
+                return S3OP_PutBucketAcl;
             if (r->query[0] && !s3_query_has(r, "x-id"))
                 return S3OP_UNKNOWN;
             return S3OP_CreateBucket;
         }
-        if (strcmp(m, "DELETE") == 0)
-            return r->query[0] ? S3OP_UNKNOWN : S3OP_DeleteBucket;
+        if (strcmp(m, "DELETE") == 0) {
+            if (s3_query_has(r, "policy"))
+                return S3OP_DeleteBucketPolicy;
+            return r->query[0] && !s3_query_has(r, "x-id") ? S3OP_UNKNOWN : S3OP_DeleteBucket;
+        }
         if (strcmp(m, "HEAD") == 0)
             return S3OP_HeadBucket;
         if (strcmp(m, "POST") == 0) {
@@ -490,8 +499,10 @@ static enum s3_opid route(struct s3_req *r, bool *body_buffer, bool *body_stream
                 return S3OP_ListObjectVersions;
             if (s3_query_has(r, "acl"))
                 return S3OP_GetBucketAcl;
+            if (s3_query_has(r, "policy"))
+                return S3OP_GetBucketPolicy;
             static const char *const unsupported[] = {
-                "policy", "cors", "lifecycle", "tagging", "website", "replication",
+                "cors", "lifecycle", "tagging", "website", "replication",
                 "encryption", "object-lock", "notification", "logging", "accelerate",
                 "requestPayment", "ownershipControls", "publicAccessBlock", "policyStatus",
                 "intelligent-tiering", "inventory", "metrics", "analytics", NULL};
@@ -642,8 +653,10 @@ static enum s3_err authenticate(struct s3_creq *q, uint8_t key[32])
             snprintf(r->err_detail, sizeof(r->err_detail), "%s", r->sv.detail);
         return e;
     }
-    if (r->sv.kind == S3_AUTH_NONE)
-        return S3E_AccessDenied; /* no anonymous access: no bucket is public */
+    if (r->sv.kind == S3_AUTH_NONE) {
+        r->anon = true; /* judged by the bucket's policy/ACL once routed (pool side) */
+        return S3E_OK;
+    }
     /* the signer: a user of the core's users table, or the root key pair */
     struct cfs_identity_info u = {.size = sizeof(u)};
     const char *secret = NULL;
@@ -725,6 +738,15 @@ static void on_headers(struct s3_conn *c)
     if ((e = authenticate(q, key)) != S3E_OK)
         goto bad;
     r->op = route(r, &buf, &stream);
+    if (r->anon && r->op != S3OP_GetObject && r->op != S3OP_HeadObject &&
+        r->op != S3OP_ListObjects && r->op != S3OP_ListObjectsV2 &&
+        r->op != S3OP_ListObjectVersions && r->op != S3OP_HeadBucket) {
+        /* anonymous requests may only read from public buckets */
+        e = S3E_AccessDenied;
+        snprintf(r->err_detail, sizeof(r->err_detail), "%s",
+                 "anonymous access is allowed only to read from a public bucket");
+        goto bad;
+    }
     if (r->op == S3OP_UNKNOWN) {
         e = S3E_NotImplemented;
         goto bad;
@@ -929,31 +951,77 @@ static void on_message_done(struct s3_creq *q)
         fail(q, S3E_SlowDown, NULL);
 }
 
+/* A request object for an answer given before the headers were complete. */
+static struct s3_creq *bare_req(struct s3_conn *c)
+{
+    struct s3_creq *q = calloc(1, sizeof(*q));
+    if (!q)
+        return NULL;
+    q->c = c;
+    q->loop = c->loop;
+    q->t0_us = now_us();
+    q->put.fd = -1;
+    q->r.file_fd = -1;
+    q->r.srv = c->srv;
+    q->r.conf = atomic_load(&c->srv->conf);
+    s3_buf_init(&q->r.rhdr, 4096);
+    s3_buf_init(&q->r.rbody, 0);
+    s3_buf_init(&q->r.body, 1);
+    snprintf(q->r.method, sizeof(q->r.method), "%s", "-");
+    uint64_t seq = atomic_fetch_add(&c->srv->reqseq, 1) + 1;
+    snprintf(q->r.reqid, sizeof(q->r.reqid), "%016" PRIX64, (c->srv->boot_id << 24) ^ seq);
+    c->cur = q;
+    return q;
+}
+
+static void hdr_arm(struct s3_conn *c)
+{
+    const struct s3_conf *conf = atomic_load(&c->srv->conf);
+    int64_t ms = conf ? conf->header_timeout_ms : 30000;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    if (c->hdr_timer && evtimer_add(c->hdr_timer, &tv) == 0)
+        c->hdr_armed = true;
+}
+
+static void hdr_disarm(struct s3_conn *c)
+{
+    if (c->hdr_armed && c->hdr_timer)
+        evtimer_del(c->hdr_timer);
+    c->hdr_armed = false;
+}
+
+/* The header section did not arrive in time (a slow or stalled client): answer, close. */
+static void hdr_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct s3_conn *c = arg;
+    (void)fd;
+    (void)what;
+    c->hdr_armed = false;
+    if (c->cur || c->closing || c->lingering)
+        return;
+    if (cfs_http_parser_idle(c->hp) && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+        return; /* between requests: the idle timeout applies */
+    struct s3_creq *q = bare_req(c);
+    if (!q) {
+        conn_free(c);
+        return;
+    }
+    c->srv->api->log(CFS_LOG_INFO, S3_TAG, "closing a connection whose request header section "
+                     "did not arrive within header_timeout_ms");
+    q->close_after = true;
+    fail(q, S3E_RequestTimeout, "Your request header section was not received within the timeout period.");
+}
+
 static void on_parse_error(struct s3_conn *c)
 {
     int st = cfs_http_error_status(c->hp);
     struct s3_creq *q = c->cur;
     if (!q) {
-        /* an error before the headers were complete: a bare request object */
-        q = calloc(1, sizeof(*q));
+        q = bare_req(c);
         if (!q) {
             conn_free(c);
             return;
         }
-        q->c = c;
-        q->loop = c->loop;
-        q->t0_us = now_us();
-        q->put.fd = -1;
-        q->r.file_fd = -1;
-        q->r.srv = c->srv;
-        q->r.conf = atomic_load(&c->srv->conf);
-        s3_buf_init(&q->r.rhdr, 4096);
-        s3_buf_init(&q->r.rbody, 0);
-        s3_buf_init(&q->r.body, 1);
-        snprintf(q->r.method, sizeof(q->r.method), "%s", "-");
-        uint64_t seq = atomic_fetch_add(&c->srv->reqseq, 1) + 1;
-        snprintf(q->r.reqid, sizeof(q->r.reqid), "%016" PRIX64, (c->srv->boot_id << 24) ^ seq);
-        c->cur = q;
     }
     enum s3_err e;
     switch (st) {
@@ -985,12 +1053,15 @@ static void process_input(struct s3_conn *c)
         size_t len = n > 0 ? v.iov_len : 0;
         if (len > S3_FEED_MAX)
             len = S3_FEED_MAX;
+        if (!q && !c->hdr_armed && len > 0)
+            hdr_arm(c); /* the first byte of a request: its headers have a deadline */
         size_t used = 0, dlen = 0;
         const char *data = NULL;
         int ev = cfs_http_feed(c->hp, base, len, &used, &data, &dlen);
         switch (ev) {
         case CFS_HTTP_HEADERS_DONE:
             evbuffer_drain(in, used);
+            hdr_disarm(c);
             on_headers(c);
             break;
         case CFS_HTTP_BODY:
@@ -1110,6 +1181,8 @@ static void conn_free(struct s3_conn *c)
         s->conns[c->loop_idx] = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    if (c->hdr_timer)
+        event_free(c->hdr_timer);
     bufferevent_free(c->bev);
     cfs_http_parser_free(c->hp);
     c->magic = 0;
@@ -1184,6 +1257,7 @@ void s3_accept(cfs_loop *loop, int fd, const struct sockaddr *peer, socklen_t pe
         close(fd);
         return;
     }
+    c->hdr_timer = evtimer_new(s->api->loop_base(loop), hdr_timeout_cb, c);
     bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
     bufferevent_setwatermark(c->bev, EV_READ, 0, S3_IN_HIGH);
     /* libevent moves 16 KiB per syscall by default: let sendfile and reads take more */

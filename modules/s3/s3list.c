@@ -1,5 +1,5 @@
 /*
- * modules/s3/s3list.c - ListBuckets and ListObjects (v1, v2, versions) over a directory
+ * modules/s3/s3list.c - ListBuckets and ListObjects (v1, v2) over a directory
  * tree. Keys come out in S3's byte order by walking each directory sorted on
  * "name" for files and "name/" for directories, so a depth-first walk yields keys in
  * order; prefix, marker and delimiter prune whole subtrees, and a directory that rolls
@@ -16,13 +16,6 @@
 
 #define LIST_MAX_DEPTH 128
 
-struct lent {
-    char *sname; /* name, plus '/' for directories */
-    bool dir;
-    struct cfs_fh fh;
-    struct cfs_attr attr;
-};
-
 struct lister {
     struct s3_req *r;
     const char *prefix;
@@ -32,7 +25,7 @@ struct lister {
     const char *marker;  /* start after this key (marker, start-after or token) */
     uint64_t max;
     uint64_t count, nkeys;
-    bool truncated, stop, url, versions;
+    bool truncated, stop, url;
     char last[S3_MAX_KEY + 2];
     char last_cp[S3_MAX_KEY + 2];
     struct s3_buf out;    /* Contents / CommonPrefixes elements */
@@ -41,7 +34,7 @@ struct lister {
 
 static int lent_cmp(const void *a, const void *b)
 {
-    const struct lent *x = a, *y = b;
+    const struct s3_lent *x = a, *y = b;
     return strcmp(x->sname, y->sname);
 }
 
@@ -94,7 +87,7 @@ static void emit_cp(struct lister *L, const char *cp, size_t n)
     s3_xml_close(&L->out, "CommonPrefixes");
 }
 
-static void emit_key(struct lister *L, const char *key, const struct lent *e)
+static void emit_key(struct lister *L, const char *key, const struct s3_lent *e)
 {
     if (!take_slot(L))
         return;
@@ -105,25 +98,29 @@ static void emit_key(struct lister *L, const char *key, const struct lent *e)
     if (s3_object_etag(s, &e->fh, &e->attr, false, etag) < 0)
         snprintf(etag, sizeof(etag), "%s", "00000000000000000000000000000000");
     s3_fmt_iso8601((int64_t)e->attr.mtime.tv_sec, e->attr.mtime.tv_nsec, lm);
-    s3_xml_open(&L->out, L->versions ? "Version" : "Contents");
+    s3_xml_open(&L->out, "Contents");
     put_text(L, "Key", key);
-    if (L->versions) {
-        s3_xml_elem(&L->out, "VersionId", "null");
-        s3_xml_elem(&L->out, "IsLatest", "true");
-    }
     s3_xml_elem(&L->out, "LastModified", lm);
     s3_buf_addf(&L->out, "<ETag>&quot;%s&quot;</ETag>", etag);
     s3_xml_elem_u64(&L->out, "Size", e->dir ? 0 : e->attr.size);
     s3_xml_elem(&L->out, "StorageClass", "STANDARD");
     s3_buf_addf(&L->out, "<Owner><ID>%s</ID><DisplayName>%s</DisplayName></Owner>",
                 s->access_key, s->access_key);
-    s3_xml_close(&L->out, L->versions ? "Version" : "Contents");
+    s3_xml_close(&L->out, "Contents");
 }
 
-static int read_dir(struct s3_server *s, const struct cfs_fh *dir, struct lent **out, size_t *n)
+void s3_lent_free(struct s3_lent *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i].sname);
+    free(v);
+}
+
+int s3_read_dir_sorted(struct s3_server *s, const struct cfs_fh *dir, struct s3_lent **out,
+                       size_t *n)
 {
     size_t cap = 0, cnt = 0;
-    struct lent *v = NULL;
+    struct s3_lent *v = NULL;
     uint64_t cookie = 0;
     uint8_t verf[CFS_VERF_SIZE] = {0};
     int r = 0;
@@ -145,7 +142,7 @@ static int read_dir(struct s3_server *s, const struct cfs_fh *dir, struct lent *
                 continue;
             if (cnt == cap) {
                 size_t nc = cap ? cap * 2 : 64;
-                struct lent *nv = realloc(v, nc * sizeof(*v));
+                struct s3_lent *nv = realloc(v, nc * sizeof(*v));
                 if (!nv) {
                     r = -ENOMEM;
                     break;
@@ -192,11 +189,11 @@ static int read_dir(struct s3_server *s, const struct cfs_fh *dir, struct lent *
 
 static void walk(struct lister *L, const struct cfs_fh *dir, const char *path, int depth)
 {
-    struct lent *v = NULL;
+    struct s3_lent *v = NULL;
     size_t n = 0;
     if (depth > LIST_MAX_DEPTH)
         return;
-    int r = read_dir(L->r->srv, dir, &v, &n);
+    int r = s3_read_dir_sorted(L->r->srv, dir, &v, &n);
     if (r < 0) {
         if (depth == 0)
             L->err = r;
@@ -305,14 +302,13 @@ void s3_op_list_objects(struct s3_req *r, int version)
             from = start_after;
         }
     } else {
-        s3_query_get(r, version == 3 ? "key-marker" : "marker", marker, sizeof(marker));
+        s3_query_get(r, "marker", marker, sizeof(marker));
         if (marker[0])
             from = marker;
     }
     struct lister L = {
         .r = r, .prefix = prefix, .plen = strlen(prefix), .delim = delim,
         .dlen = strlen(delim), .marker = from, .max = max, .url = url,
-        .versions = version == 3,
     };
     s3_buf_init(&L.out, 0);
     if (max > 0)
@@ -325,17 +321,13 @@ void s3_op_list_objects(struct s3_req *r, int version)
         return;
     }
     struct s3_buf *o = &r->rbody;
-    const char *root = version == 3 ? "ListVersionsResult" : "ListBucketResult";
+    const char *root = "ListBucketResult";
     s3_xml_decl(o);
     s3_xml_open_ns(o, root);
     s3_xml_elem(o, "Name", r->bucket);
     hdr_text(o, "Prefix", prefix, url);
     if (version == 1)
         hdr_text(o, "Marker", marker, url);
-    if (version == 3) {
-        hdr_text(o, "KeyMarker", marker, url);
-        s3_xml_elem(o, "VersionIdMarker", "");
-    }
     if (version == 2) {
         if (has_token)
             s3_xml_elem(o, "ContinuationToken", token);
@@ -354,9 +346,6 @@ void s3_op_list_objects(struct s3_req *r, int version)
             char t[2 * S3_MAX_KEY];
             s3_b64_enc((const uint8_t *)L.last, strlen(L.last), t);
             s3_xml_elem(o, "NextContinuationToken", t);
-        } else if (version == 3) {
-            hdr_text(o, "NextKeyMarker", L.last, url);
-            s3_xml_elem(o, "NextVersionIdMarker", "null");
         } else {
             hdr_text(o, "NextMarker", L.last, url);
         }
@@ -371,9 +360,9 @@ void s3_op_list_buckets(struct s3_req *r)
 {
     struct s3_server *s = r->srv;
     struct s3_buf *o = &r->rbody;
-    struct lent *v = NULL;
+    struct s3_lent *v = NULL;
     size_t n = 0;
-    int e = read_dir(s, &s->root, &v, &n);
+    int e = s3_read_dir_sorted(s, &s->root, &v, &n);
     if (e < 0) {
         s3_req_error(r, s3_err_from_errno(e, true), NULL);
         return;

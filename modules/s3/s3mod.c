@@ -46,6 +46,9 @@ static const struct cfs_directive s3_directives[] = {
      "gid S3 users act as in the namespace (-1 = group of the export root)", NULL},
     {"max_connections", CFS_CONF_INT, "4096", offsetof(struct s3_conf, max_connections), NULL,
      "connections beyond this are refused with 503 SlowDown", NULL},
+    {"header_timeout_ms", CFS_CONF_INT, "30000", offsetof(struct s3_conf, header_timeout_ms), NULL,
+     "a request's header section must arrive within this time (ms); else 400 RequestTimeout",
+     NULL},
     CFS_DIRECTIVES_END,
 };
 
@@ -76,6 +79,10 @@ static const char *const op_names[S3OP__COUNT] = {
     [S3OP_ListMultipartUploads] = "ListMultipartUploads",
     [S3OP_GetBucketAcl] = "GetBucketAcl",
     [S3OP_GetObjectAcl] = "GetObjectAcl",
+    [S3OP_PutBucketAcl] = "PutBucketAcl",
+    [S3OP_GetBucketPolicy] = "GetBucketPolicy",
+    [S3OP_PutBucketPolicy] = "PutBucketPolicy",
+    [S3OP_DeleteBucketPolicy] = "DeleteBucketPolicy",
 };
 
 const char *s3_op_name(enum s3_opid op)
@@ -288,6 +295,12 @@ static int s3_configure(void *state, const struct cfs_conf_node *section, void *
     if (c->max_header_bytes < 1024 || c->max_header_bytes > (1 << 20)) {
         snprintf(err, errlen, "max_header_bytes: expected 1024..1048576, found %lld",
                  (long long)c->max_header_bytes);
+        r = CFS_EINVAL;
+        goto bad;
+    }
+    if (c->header_timeout_ms < 100 || c->header_timeout_ms > 3600000) {
+        snprintf(err, errlen, "header_timeout_ms: expected 100..3600000, found %lld",
+                 (long long)c->header_timeout_ms);
         r = CFS_EINVAL;
         goto bad;
     }

@@ -275,13 +275,16 @@ void s3_op_mpu_complete(struct s3_req *r)
                      "a parent of the key is an object, not a prefix");
         goto out;
     }
-    if ((e = s3_rename(s, &s->tmp, tmpname, &dir, base)) < 0) {
+    char vid[S3_VID_MAX];
+    if ((e = s3_ver_install(r, &b, &tfh, tmpname, &dir, base, vid)) < 0) {
         s3_req_error(r, e == -EISDIR || e == -ENOTEMPTY ? S3E_InvalidObjectName
                                                         : s3_err_from_errno(e, false),
                      NULL);
         goto out;
     }
     tmpname[0] = '\0';
+    if (vid[0])
+        s3_add_hdr(r, "x-amz-version-id", "%s", vid);
     s3_rm_tree(s, &s->uploads, id);
     s3_xml_decl(&r->rbody);
     s3_xml_open_ns(&r->rbody, "CompleteMultipartUploadResult");

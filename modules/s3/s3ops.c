@@ -359,10 +359,11 @@ int s3_stage_init(struct s3_server *s)
     s->cred.ngroups = 0;
     if ((r = s3_mkdir(s, &s->root, S3_STAGE_DIR, &s->stage)) < 0 ||
         (r = s3_mkdir(s, &s->stage, "tmp", &s->tmp)) < 0 ||
-        (r = s3_mkdir(s, &s->stage, "uploads", &s->uploads)) < 0) {
+        (r = s3_mkdir(s, &s->stage, "uploads", &s->uploads)) < 0 ||
+        (r = s3_mkdir(s, &s->stage, S3_VERSIONS_DIR, &s->versions)) < 0) {
         const struct cfs_export_info *ei =
             s->api->vfs->export_info ? s->api->vfs->export_info(s->exp) : NULL;
-        s->api->log(CFS_LOG_ERROR, S3_TAG, "cannot create %s/{tmp,uploads} at the export root "
+        s->api->log(CFS_LOG_ERROR, S3_TAG, "cannot create %s/{tmp,uploads,versions} at the export root "
                     "as uid %u: %s%s", S3_STAGE_DIR, s->cred.uid, strerror(-r),
                     ei && ei->root_squash && s->cred.uid == 0
                         ? " (the export squashes root: set root_squash = false on it, or "
@@ -372,6 +373,7 @@ int s3_stage_init(struct s3_server *s)
     }
     stage_mode(s, &s->tmp);
     stage_mode(s, &s->uploads);
+    stage_mode(s, &s->versions);
     s->ready = true;
 out:
     tl_cred = saved;
@@ -585,6 +587,7 @@ void s3_meta_copy(struct s3_server *s, const struct cfs_fh *src, const struct cf
         size_t l = strnlen(n, nl - i);
         i += l + 1;
         if (strcmp(n, CFS_META_ETAG) == 0 || strcmp(n, CFS_META_VERSION) == 0 ||
+            strcmp(n, S3_XATTR_VSEQ) == 0 || strcmp(n, S3_XATTR_DMARKER) == 0 ||
             strncmp(n, S3_XATTR_MPU, strlen(S3_XATTR_MPU)) == 0)
             continue;
         if (only_content && strncmp(n, CFS_META_CHECKSUM, strlen(CFS_META_CHECKSUM)) == 0)
@@ -678,6 +681,15 @@ static void op_create_bucket(struct s3_req *r)
         s3_req_error(r, S3E_InvalidBucketName, NULL);
         return;
     }
+    const char *acl = NULL, *acl_h = s3_req_header(r, "x-amz-acl");
+    if (acl_h) {
+        bool bad;
+        acl = s3_canned_acl(acl_h, &bad);
+        if (bad) {
+            s3_req_error(r, S3E_NotImplemented, "only the private and public-read canned ACLs are supported");
+            return;
+        }
+    }
     struct cfs_vfs_op op;
     cfs_vfs_op_init(&op, CFS_VOP_MKDIR, s3_cred(s), s->exp);
     op.fh = s->root;
@@ -695,6 +707,8 @@ static void op_create_bucket(struct s3_req *r)
     }
     if (r->conf->enable_versioning)
         s3_meta_set_str(s, &op.out_fh, S3_XATTR_VERSIONING, "Enabled");
+    if (acl && strcmp(acl, "private") != 0)
+        s3_meta_set_str(s, &op.out_fh, S3_XATTR_ACL, acl);
     s3_add_hdr(r, "Location", "/%s", r->bucket);
     r->status = 200;
 }
@@ -705,8 +719,13 @@ static void op_delete_bucket(struct s3_req *r)
     struct cfs_fh b;
     if (s3_bucket_fh(r, &b) < 0)
         return;
-    /* any pending multipart upload of the bucket keeps it */
-    int e = s3_remove(s, &s->root, r->bucket, true);
+    /* any pending multipart upload of the bucket keeps it; so do its old versions */
+    int e = s3_ver_bucket_empty(s, r->bucket);
+    if (e == 0) {
+        s3_req_error(r, S3E_BucketNotEmpty, "the bucket holds non-current versions or delete markers");
+        return;
+    }
+    e = s3_remove(s, &s->root, r->bucket, true);
     if (e == -ENOTEMPTY || e == -EEXIST) {
         s3_req_error(r, S3E_BucketNotEmpty, NULL);
         return;
@@ -793,9 +812,14 @@ static void op_acl(struct s3_req *r, bool object)
     s3_buf_addf(&r->rbody, "<AccessControlList><Grant><Grantee "
                            "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
                            "xsi:type=\"CanonicalUser\"><ID>%s</ID><DisplayName>%s</DisplayName>"
-                           "</Grantee><Permission>FULL_CONTROL</Permission></Grant>"
-                           "</AccessControlList>",
+                           "</Grantee><Permission>FULL_CONTROL</Permission></Grant>",
                 r->srv->access_key, r->srv->access_key);
+    if (s3_bucket_public_read(r->srv, &b))
+        s3_buf_adds(&r->rbody, "<Grant><Grantee "
+                               "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+                               "xsi:type=\"Group\"><URI>http://acs.amazonaws.com/groups/global/"
+                               "AllUsers</URI></Grantee><Permission>READ</Permission></Grant>");
+    s3_buf_adds(&r->rbody, "</AccessControlList>");
     s3_xml_close(&r->rbody, "AccessControlPolicy");
     r->status = 200;
 }
@@ -844,17 +868,52 @@ static void op_get_head(struct s3_req *r, bool head)
     struct s3_server *s = r->srv;
     struct cfs_fh b, fh;
     struct cfs_attr a;
-    char etag[80], vid[128];
+    char etag[80], vid[128], cur_vid[S3_VID_MAX] = "";
     if (s3_bucket_fh(r, &b) < 0)
         return;
-    if (s3_query_get(r, "versionId", vid, sizeof(vid)) && strcmp(vid, "null") != 0) {
-        s3_req_error(r, S3E_NoSuchVersion, NULL);
+    bool has_vid = s3_query_get(r, "versionId", vid, sizeof(vid));
+    size_t kl = strlen(r->key);
+    bool dirkey = kl > 0 && r->key[kl - 1] == '/';
+    int e;
+    if (has_vid && !s3_ver_id_ok(vid)) {
+        s3_req_error(r, S3E_InvalidArgument, "Invalid version id specified");
         return;
     }
-    int e = object_lookup(r, &b, &fh, &a);
-    if (e < 0) {
-        s3_req_error(r, s3_err_from_errno(e, false), NULL);
-        return;
+    if (!dirkey && (has_vid || s3_ver_state(s, &b) != S3V_OFF)) {
+        struct s3_vref v;
+        e = s3_ver_resolve(s, r->bucket, &b, r->key, has_vid ? vid : NULL, &v);
+        if (e < 0) {
+            s3_req_error(r, e == -ENOENT ? (has_vid ? S3E_NoSuchVersion : S3E_NoSuchKey)
+                                         : s3_err_from_errno(e, false), NULL);
+            return;
+        }
+        if (v.dmarker) {
+            s3_add_hdr(r, "x-amz-delete-marker", "%s", "true");
+            s3_add_hdr(r, "x-amz-version-id", "%s", v.vid);
+            if (has_vid) {
+                char lm[64];
+                s3_fmt_http_date((int64_t)v.attr.mtime.tv_sec, lm);
+                s3_add_hdr(r, "Last-Modified", "%s", lm);
+                s3_add_hdr(r, "Allow", "%s", "DELETE");
+                s3_req_error(r, S3E_MethodNotAllowed, "The specified method is not allowed against a delete marker.");
+            } else {
+                s3_req_error(r, S3E_NoSuchKey, NULL);
+            }
+            return;
+        }
+        fh = v.fh;
+        a = v.attr;
+        snprintf(cur_vid, sizeof(cur_vid), "%s", v.vid);
+    } else {
+        if (has_vid && strcmp(vid, "null") != 0) {
+            s3_req_error(r, S3E_NoSuchVersion, NULL);
+            return;
+        }
+        e = object_lookup(r, &b, &fh, &a);
+        if (e < 0) {
+            s3_req_error(r, s3_err_from_errno(e, false), NULL);
+            return;
+        }
     }
     if ((e = s3_object_etag(s, &fh, &a, true, etag)) < 0) {
         s3_req_error(r, s3_err_from_errno(e, false), NULL);
@@ -893,6 +952,8 @@ static void op_get_head(struct s3_req *r, bool head)
     s3_add_hdr(r, "ETag", "\"%s\"", etag);
     s3_add_hdr(r, "Last-Modified", "%s", lm);
     s3_add_hdr(r, "Accept-Ranges", "%s", "bytes");
+    if (cur_vid[0])
+        s3_add_hdr(r, "x-amz-version-id", "%s", cur_vid);
     if (rg > 0)
         s3_add_hdr(r, "Content-Range", "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, off,
                    off + len - 1, size);
@@ -976,16 +1037,37 @@ static enum s3_err delete_key(struct s3_req *r, const struct cfs_fh *b, const ch
     return S3E_OK;
 }
 
+/* DELETE of a key, with or without a version id, in any bucket. */
+static enum s3_err delete_any(struct s3_req *r, const struct cfs_fh *b, const char *key,
+                              const char *vid, struct s3_vdel *vd)
+{
+    size_t kl = strlen(key);
+    bool dirkey = kl > 0 && key[kl - 1] == '/';
+    memset(vd, 0, sizeof(*vd));
+    if (!dirkey && (vid || s3_ver_state(r->srv, b) != S3V_OFF))
+        return s3_ver_delete(r, b, key, vid, vd);
+    if (vid && strcmp(vid, "null") != 0)
+        return s3_ver_id_ok(vid) ? S3E_OK : S3E_InvalidArgument;
+    return delete_key(r, b, key);
+}
+
 static void op_delete_object(struct s3_req *r)
 {
     struct cfs_fh b;
+    char vid[128];
+    struct s3_vdel vd;
     if (s3_bucket_fh(r, &b) < 0)
         return;
-    enum s3_err e = delete_key(r, &b, r->key);
+    bool has_vid = s3_query_get(r, "versionId", vid, sizeof(vid));
+    enum s3_err e = delete_any(r, &b, r->key, has_vid ? vid : NULL, &vd);
     if (e) {
-        s3_req_error(r, e, NULL);
+        s3_req_error(r, e, e == S3E_InvalidArgument ? "Invalid version id specified" : NULL);
         return;
     }
+    if (vd.vid[0])
+        s3_add_hdr(r, "x-amz-version-id", "%s", vd.vid);
+    if (vd.dmarker)
+        s3_add_hdr(r, "x-amz-delete-marker", "%s", "true");
     r->status = 204;
 }
 
@@ -1025,19 +1107,29 @@ static void op_delete_objects(struct s3_req *r)
     s3_xml_decl(&r->rbody);
     s3_xml_open_ns(&r->rbody, "DeleteResult");
     for (size_t i = 0; i < dr.n; i++) {
-        const char *k = dr.objs[i].key;
+        const char *k = dr.objs[i].key, *vid = dr.objs[i].version_id;
+        struct s3_vdel vd = {0};
         enum s3_err ke = s3_key_check(k);
         if (ke == S3E_OK)
-            ke = delete_key(r, &b, k);
+            ke = delete_any(r, &b, k, vid, &vd);
         if (ke == S3E_OK) {
             if (!dr.quiet) {
                 s3_xml_open(&r->rbody, "Deleted");
                 s3_xml_elem(&r->rbody, "Key", k);
+                if (vid)
+                    s3_xml_elem(&r->rbody, "VersionId", vid);
+                if (vd.dmarker) {
+                    s3_xml_elem(&r->rbody, "DeleteMarker", "true");
+                    if (!vid)
+                        s3_xml_elem(&r->rbody, "DeleteMarkerVersionId", vd.vid);
+                }
                 s3_xml_close(&r->rbody, "Deleted");
             }
         } else {
             s3_xml_open(&r->rbody, "Error");
             s3_xml_elem(&r->rbody, "Key", k);
+            if (vid)
+                s3_xml_elem(&r->rbody, "VersionId", vid);
             s3_xml_elem(&r->rbody, "Code", s3_err_code(ke));
             s3_xml_elem(&r->rbody, "Message", s3_err_message(ke));
             s3_xml_close(&r->rbody, "Error");
@@ -1276,7 +1368,9 @@ void s3_put_commit(struct s3_req *r)
         s3_meta_set_str(s, &p->tmpfh, n, ck_b64);
     }
     s3_store_etag(s, &p->tmpfh, etag);
+    char vid[S3_VID_MAX] = "";
     if (inm && strcmp(inm, "*") == 0) {
+        s3_ver_stamp(r, &b, &p->tmpfh, vid);
         /* create-if-absent, atomically: link fails when the name exists */
         struct cfs_vfs_op op;
         cfs_vfs_op_init(&op, CFS_VOP_LINK, s3_cred(s), s->exp);
@@ -1294,7 +1388,7 @@ void s3_put_commit(struct s3_req *r)
         }
         s3_put_abort(s, p);
     } else {
-        rc = s3_rename(s, &s->tmp, p->tmpname, &dir, base);
+        rc = s3_ver_install(r, &b, &p->tmpfh, p->tmpname, &dir, base, vid);
         if (rc < 0) {
             s3_req_error(r, rc == -EISDIR || rc == -ENOTEMPTY || rc == -EEXIST
                                 ? S3E_InvalidObjectName
@@ -1306,6 +1400,8 @@ void s3_put_commit(struct s3_req *r)
         }
         p->tmpname[0] = '\0';
     }
+    if (vid[0])
+        s3_add_hdr(r, "x-amz-version-id", "%s", vid);
     s3_add_hdr(r, "ETag", "\"%s\"", etag);
     if (p->ck_alg != S3_CK_NONE)
         s3_add_hdr(r, s3_ck_header(p->ck_alg), "%s", ck_b64);
@@ -1371,6 +1467,13 @@ void s3_run_op(struct s3_req *r)
             return;
         }
     }
+    if (r->anon) {
+        enum s3_err ae = s3_anon_allowed(r);
+        if (ae) {
+            s3_req_error(r, ae, "anonymous access is allowed only where a bucket policy or ACL makes it public");
+            return;
+        }
+    }
     switch (r->op) {
     case S3OP_ListBuckets: s3_op_list_buckets(r); break;
     case S3OP_CreateBucket: op_create_bucket(r); break;
@@ -1381,7 +1484,7 @@ void s3_run_op(struct s3_req *r)
     case S3OP_PutBucketVersioning: op_put_versioning(r); break;
     case S3OP_ListObjects: s3_op_list_objects(r, 1); break;
     case S3OP_ListObjectsV2: s3_op_list_objects(r, 2); break;
-    case S3OP_ListObjectVersions: s3_op_list_objects(r, 3); break;
+    case S3OP_ListObjectVersions: s3_op_list_versions(r); break;
     case S3OP_DeleteObjects: op_delete_objects(r); break;
     case S3OP_CopyObject: s3_op_copy_object(r); break;
     case S3OP_GetObject: op_get_head(r, false); break;
@@ -1395,7 +1498,17 @@ void s3_run_op(struct s3_req *r)
     case S3OP_ListMultipartUploads: s3_op_mpu_list_uploads(r); break;
     case S3OP_GetBucketAcl: op_acl(r, false); break;
     case S3OP_GetObjectAcl: op_acl(r, true); break;
+    case S3OP_PutBucketAcl: s3_op_put_bucket_acl(r); break;
+    case S3OP_GetBucketPolicy: s3_op_get_policy(r); break;
+    case S3OP_PutBucketPolicy: s3_op_put_policy(r); break;
+    case S3OP_DeleteBucketPolicy: s3_op_delete_policy(r); break;
     default: s3_req_error(r, S3E_NotImplemented, NULL); break;
+    }
+    if (r->anon && (r->err == S3E_NoSuchKey || r->err == S3E_NoSuchVersion ||
+                    r->err == S3E_MethodNotAllowed) && !s3_anon_can_list(r)) {
+        /* without s3:ListBucket, whether a key exists is not told */
+        r->rhdr.len = 0;
+        s3_req_error(r, S3E_AccessDenied, NULL);
     }
 }
 

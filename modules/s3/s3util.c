@@ -187,6 +187,8 @@ static const struct {
     [S3E_ServiceUnavailable] = {"ServiceUnavailable", 503, "The service is unavailable. Please retry."},
     [S3E_InvalidBucketState] = {"InvalidBucketState", 409,
                                 "The request is not valid with the current state of the bucket."},
+    [S3E_MalformedPolicy] = {"MalformedPolicy", 400, "Policies must be valid JSON."},
+    [S3E_NoSuchBucketPolicy] = {"NoSuchBucketPolicy", 404, "The bucket policy does not exist."},
 };
 
 const char *s3_err_code(enum s3_err e)

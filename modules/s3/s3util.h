@@ -72,6 +72,8 @@ enum s3_err {
     S3E_InvalidObjectName,
     S3E_ServiceUnavailable,
     S3E_InvalidBucketState,
+    S3E_MalformedPolicy,
+    S3E_NoSuchBucketPolicy,
     S3E__COUNT
 };
 

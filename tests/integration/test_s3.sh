@@ -90,8 +90,53 @@ printf '{"Objects":[{"Key":"api/obj"},{"Key":"api/copy"}],"Quiet":true}' > "$W/d
 s3_check "s3api delete-objects (quiet)" $AA s3api delete-objects --bucket cli-bucket --delete "file://$W/del.json"
 s3_check "delete-objects removed both" sh -c "[ ! -e '$S3_DATA/cli-bucket/api/obj' ] && [ ! -e '$S3_DATA/cli-bucket/api/copy' ]"
 s3_fails "s3api delete-bucket non-empty fails" $AA s3api delete-bucket --bucket cli-bucket
+# a versioned bucket keeps delete markers and old versions: remove every version first
+purge_versions() {
+  $AA s3api list-object-versions --bucket "$1" --output json > "$W/lov.json" &&
+  python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+o = [{'Key': v['Key'], 'VersionId': v['VersionId']} for v in (d.get('Versions') or []) + (d.get('DeleteMarkers') or [])]
+json.dump({'Objects': o, 'Quiet': True}, open(sys.argv[2], 'w'))
+print(len(o))" "$W/lov.json" "$W/purge.json" > "$W/purge.n" &&
+  { [ "$(cat "$W/purge.n")" = 0 ] || $AA s3api delete-objects --bucket "$1" --delete "file://$W/purge.json"; }
+}
+s3_check "s3api delete every version of the versioned bucket" purge_versions cli-bucket
 s3_check "aws s3 rb --force" $AA s3 rb --force s3://cli-bucket
 s3_check "bucket directory gone" test ! -e "$S3_DATA/cli-bucket"
+
+# ---- versioning with s3api: versions live outside the visible tree ----
+VB=cli-ver
+VK=doc/v.txt
+s3_check "s3api create-bucket (versioning)" $AA s3api create-bucket --bucket $VB
+s3_check "s3api put-bucket-versioning Enabled" $AA s3api put-bucket-versioning --bucket $VB --versioning-configuration Status=Enabled
+for i in 1 2 3; do
+  printf 'content %s\n' $i > "$W/v$i"
+  $AA s3api put-object --bucket $VB --key $VK --body "$W/v$i" --query VersionId --output text > "$W/vid$i" 2>&1
+done
+s3_check "s3api put-object x3 -> three version ids" sh -c "[ \$(cat '$W/vid1' '$W/vid2' '$W/vid3' | sort -u | grep -c '^[A-Za-z0-9_-]\\{32\\}\$') = 3 ]"
+s3_check "visible file is the newest version" cmp "$W/v3" "$S3_DATA/$VB/$VK"
+$AA s3api list-object-versions --bucket $VB --prefix doc/ --query 'Versions[].[VersionId,IsLatest]' --output text > "$W/lv" 2>&1
+s3_check "s3api list-object-versions: 3 versions, newest latest" sh -c "[ \$(wc -l < '$W/lv') = 3 ] && head -1 '$W/lv' | grep -q \"\$(cat '$W/vid3').*True\""
+for i in 1 2 3; do
+  s3_check "s3api get-object --version-id (#$i)" sh -c "$AA s3api get-object --bucket $VB --key $VK --version-id \$(cat '$W/vid$i') '$W/got$i' >/dev/null && cmp '$W/v$i' '$W/got$i'"
+done
+$AA s3api delete-object --bucket $VB --key $VK > "$W/dm.json" 2>&1
+s3_check "s3api delete-object -> delete marker" grep -q '"DeleteMarker": true' "$W/dm.json"
+DM=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['VersionId'])" "$W/dm.json" 2>/dev/null)
+s3_check "delete marker hides the file from NFS/SMB" test ! -e "$S3_DATA/$VB/$VK"
+s3_fails "get-object after the marker fails" $AA s3api get-object --bucket $VB --key $VK "$W/nope"
+s3_check "get-object --version-id of an old version after the marker" sh -c "$AA s3api get-object --bucket $VB --key $VK --version-id \$(cat '$W/vid1') '$W/old' >/dev/null && cmp '$W/v1' '$W/old'"
+s3_check "s3api delete-object --version-id <marker>" $AA s3api delete-object --bucket $VB --key $VK --version-id "$DM"
+s3_check "removing the marker restores the visible file" cmp "$W/v3" "$S3_DATA/$VB/$VK"
+s3_check "s3api put-bucket-versioning Suspended" $AA s3api put-bucket-versioning --bucket $VB --versioning-configuration Status=Suspended
+s3_check "suspended put-object -> version null" sh -c "[ \$($AA s3api put-object --bucket $VB --key $VK --body '$W/v1' --query VersionId --output text) = null ]"
+s3_check "suspended: visible file = the null version" cmp "$W/v1" "$S3_DATA/$VB/$VK"
+s3_check "suspended: the enabled-era versions remain" sh -c "$AA s3api get-object --bucket $VB --key $VK --version-id \$(cat '$W/vid3') '$W/got3b' >/dev/null && cmp '$W/v3' '$W/got3b'"
+s3_check "versions kept outside the bucket's directory" sh -c "[ \"\$(ls -A '$S3_DATA/$VB/doc')\" = v.txt ] && [ -d '$S3_DATA/.cfs-s3/versions/$VB/$VK' ]"
+s3_fails "delete-bucket with versions fails" $AA s3api delete-bucket --bucket $VB
+s3_check "delete every version" purge_versions $VB
+s3_check "s3api delete-bucket once empty" $AA s3api delete-bucket --bucket $VB
 
 # ---- s3cmd ----
 if command -v s3cmd >/dev/null 2>&1; then

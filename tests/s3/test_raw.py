@@ -359,8 +359,10 @@ st, hd, body = request("GET", "/%s/signed-c" % B, headers={"range": "bytes=30000
 check("range past the end -> 416", st == 416 and hd.get("content-range") == "bytes */200000", (st, hd))
 st, hd, body = request("GET", "/%s/signed-c" % B, headers={"range": "bytes=5-2"})
 check("malformed range ignored -> 200 whole object", st == 200 and len(body) == 200000, st)
-st, _, body = request("GET", "/%s" % B, "policy")
+st, _, body = request("GET", "/%s" % B, "cors")
 check("unsupported subresource -> NotImplemented", st == 501 and code_of(body) == "NotImplemented", (st, body))
+st, _, body = request("GET", "/%s" % B, "policy")
+check("GetBucketPolicy without a policy -> NoSuchBucketPolicy", st == 404 and code_of(body) == "NoSuchBucketPolicy", (st, body))
 st, _, body = request("GET", "/%s/nope" % "no-such-bucket")
 check("missing bucket -> NoSuchBucket", st == 404 and code_of(body) == "NoSuchBucket", (st, body))
 
