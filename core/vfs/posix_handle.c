@@ -601,7 +601,7 @@ static int px_exec(void *ctx, struct cfs_vfs_op *op)
 static int px_try_fast(void *ctx, struct cfs_vfs_op *op)
 {
     struct px *px = ctx;
-    if (op->op != CFS_VOP_GETATTR || op->fh.len > CFS_FH_MAX)
+    if (op->op != CFS_VOP_GETATTR || op->fh.len > CFS_FH_MAX || (op->flags & CFS_ATTR_FRESH))
         return 0;
     struct cfs__fdc_ent *e = cfs__fdc_get(px->paths, &op->fh, 1u + op->fh.len);
     if (!e)

@@ -82,7 +82,8 @@ int px_getattr(struct px *px, struct cfs_vfs_op *op)
     int r = px_resolve(px, &op->fh, &e);
     if (r < 0)
         return r;
-    r = px_attr(px, e, &op->attr);
+    r = (op->flags & CFS_ATTR_FRESH) ? px_statx(px, e->fd, NULL, &op->attr)
+                                     : px_attr(px, e, &op->attr);
     op->has_attr = r == 0;
     cfs__fdc_put(px->paths, e);
     return r;

@@ -303,9 +303,13 @@ int s3_object_etag(struct s3_server *s, const struct cfs_fh *fh, const struct cf
 
 void s3_store_etag(struct s3_server *s, const struct cfs_fh *fh, const char *etag)
 {
-    struct cfs_attr a;
-    if (s3_getattr(s, fh, &a) < 0)
+    struct cfs_vfs_op op;
+    cfs_vfs_op_init(&op, CFS_VOP_GETATTR, s3_cred(s), s->exp);
+    op.fh = *fh;
+    op.flags = CFS_ATTR_FRESH; /* the data went in through an OPENFD descriptor */
+    if (s3_vcall(s, &op) < 0)
         return;
+    const struct cfs_attr a = op.attr;
     char v[160];
     snprintf(v, sizeof(v), "%s %lld.%09ld %" PRIu64, etag, (long long)a.mtime.tv_sec,
              a.mtime.tv_nsec, a.size);

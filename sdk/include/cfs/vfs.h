@@ -116,6 +116,10 @@ enum cfs_vfs_opcode {
     CFS_VOP__COUNT
 };
 
+/* GETATTR op.flags: read the attributes from the backend, not the attribute cache
+ * (after writing through an OPENFD descriptor, which the cache cannot see). */
+#define CFS_ATTR_FRESH 0x1
+
 struct cfs_dirent {
     uint64_t cookie;     /* resume after this entry */
     uint64_t fileid;
