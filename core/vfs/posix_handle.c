@@ -10,6 +10,7 @@
  * directory reached through a handle must still have the export root as an ancestor.
  */
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdio.h>
@@ -256,6 +257,12 @@ int px_resolve(struct px *px, const struct cfs_fh *fh, struct cfs__fdc_ent **out
         h.fh.handle_bytes = (unsigned)(plen - 1);
         memcpy(h.fh.f_handle, p + 1, plen - 1);
         fd = open_by_handle_at(px->mount_fd, &h.fh, O_PATH | O_CLOEXEC);
+        /* The kernel's ENOMEM here is transient (an allocation while decoding the
+         * handle under memory pressure): try again before answering. */
+        for (int tries = 0; fd < 0 && errno == ENOMEM && tries < 3; tries++) {
+            sched_yield();
+            fd = open_by_handle_at(px->mount_fd, &h.fh, O_PATH | O_CLOEXEC);
+        }
         if (fd < 0) {
             r = errno == ENOMEM || errno == EMFILE || errno == ENFILE ? -errno : -ESTALE;
             goto out;

@@ -120,7 +120,8 @@ static void test_breaker_opens_and_closes(void **state)
         assert_int_equal(getattr_fx(), CFS_ERETRY);
     dt = real_us() - t0;
     assert_true(dt < 100 * 200); /* microseconds each, even under sanitizers */
-    assert_int_equal(cfs__vfs_fault_calls(FX), calls);
+    /* none of the 100 reached the backend (a health probe thread may have: at most 1) */
+    assert_true(cfs__vfs_fault_calls(FX) - calls <= 1);
     assert_true(cfs__backend_rejecting(FX));
     /* every export behind the node: e1 too */
     assert_int_equal(t_getattr(&ROOT, &R1, NULL), CFS_ERETRY);
