@@ -72,7 +72,9 @@ bool s3_ver_id_ok(const char *vid)
     return true;
 }
 
-/* 32 URL-safe characters (base64url of 24 random bytes, no padding). */
+/* 32 URL-safe characters (base64url of 24 random bytes, no padding).  The
+ * first is always alphanumeric: an id starting with '-' is taken for an
+ * option by command-line tools (`aws s3api ... --version-id -K...` fails). */
 static int new_vid(char out[S3_VID_MAX])
 {
     uint8_t rnd[24];
@@ -82,6 +84,8 @@ static int new_vid(char out[S3_VID_MAX])
     size_t n = s3_b64_enc(rnd, sizeof(rnd), b);
     for (size_t i = 0; i < n; i++)
         b[i] = b[i] == '+' ? '-' : b[i] == '/' ? '_' : b[i];
+    if (b[0] == '-' || b[0] == '_')
+        b[0] = (char)('a' + rnd[23] % 26);
     memcpy(out, b, 32);
     out[32] = '\0';
     return 0;

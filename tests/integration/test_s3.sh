@@ -114,10 +114,10 @@ for i in 1 2 3; do
   printf 'content %s\n' $i > "$W/v$i"
   $AA s3api put-object --bucket $VB --key $VK --body "$W/v$i" --query VersionId --output text > "$W/vid$i" 2>&1
 done
-s3_check "s3api put-object x3 -> three version ids" sh -c "[ \$(cat '$W/vid1' '$W/vid2' '$W/vid3' | sort -u | grep -c '^[A-Za-z0-9_-]\\{32\\}\$') = 3 ]"
+s3_check "s3api put-object x3 -> three version ids" sh -c "[ \$(cat '$W/vid1' '$W/vid2' '$W/vid3' | sort -u | grep -c '^[A-Za-z0-9][A-Za-z0-9_-]\\{31\\}\$') = 3 ]"
 s3_check "visible file is the newest version" cmp "$W/v3" "$S3_DATA/$VB/$VK"
 $AA s3api list-object-versions --bucket $VB --prefix doc/ --query 'Versions[].[VersionId,IsLatest]' --output text > "$W/lv" 2>&1
-s3_check "s3api list-object-versions: 3 versions, newest latest" sh -c "[ \$(wc -l < '$W/lv') = 3 ] && head -1 '$W/lv' | grep -q \"\$(cat '$W/vid3').*True\""
+s3_check "s3api list-object-versions: 3 versions, newest latest" sh -c "[ \$(wc -l < '$W/lv') = 3 ] && head -1 '$W/lv' | grep -q -e \"\$(cat '$W/vid3').*True\""
 for i in 1 2 3; do
   s3_check "s3api get-object --version-id (#$i)" sh -c "$AA s3api get-object --bucket $VB --key $VK --version-id \$(cat '$W/vid$i') '$W/got$i' >/dev/null && cmp '$W/v$i' '$W/got$i'"
 done
