@@ -59,6 +59,7 @@ static struct {
     pthread_mutex_t gens_mu;     /* gens (every live generation) */
     struct gen *gens;
     _Atomic uint64_t op_timeout_ms;
+    _Atomic bool inline_calls;
     bool set_up, health_on;
     /* watchdog */
     pthread_mutex_t wd_mu;
@@ -76,6 +77,7 @@ static struct {
     .gens_mu = PTHREAD_MUTEX_INITIALIZER,
     .wd_mu = PTHREAD_MUTEX_INITIALIZER,
     .op_timeout_ms = 30000,
+    .inline_calls = true,
 };
 
 /* ==== identity for the host API ======================================================= */
@@ -580,20 +582,19 @@ fail:
     return rc;
 }
 
-int cfs__backend_enter(cfs_export *exp, struct cfs__backend_ticket *t)
+static int enter(struct cfs__backend_ticket *t, uint64_t timeout_ms)
 {
     struct gen *g;
     int rc;
 
-    (void)exp; /* every export lives on every node of the pool */
     memset(t, 0, sizeof(*t));
     g = gen_get();
     if (!g)
         return 0;
-    rc = cfs__pool_acquire(g->pool, -1, 0, &t->conn);
+    rc = cfs__pool_acquire(g->pool, -1, timeout_ms, &t->conn);
     if (rc < 0) {
         gen_put(g);
-        return CFS_ERETRY;
+        return rc == -EWOULDBLOCK ? rc : CFS_ERETRY;
     }
     t->gen = g;
     t->start_ms = cfs__clock_ms();
@@ -604,6 +605,28 @@ int cfs__backend_enter(cfs_export *exp, struct cfs__backend_ticket *t)
     g->calls = t;
     pthread_mutex_unlock(&g->mu);
     return 0;
+}
+
+int cfs__backend_enter(cfs_export *exp, struct cfs__backend_ticket *t)
+{
+    (void)exp; /* every export lives on every node of the pool */
+    return enter(t, 0);
+}
+
+int cfs__backend_try_enter(cfs_export *exp, struct cfs__backend_ticket *t)
+{
+    (void)exp;
+    return enter(t, CFS__POOL_NOWAIT);
+}
+
+void cfs__backend_set_inline(bool on)
+{
+    atomic_store(&B.inline_calls, on);
+}
+
+bool cfs__backend_inline_allowed(void)
+{
+    return atomic_load_explicit(&B.inline_calls, memory_order_relaxed);
 }
 
 void cfs__backend_leave(struct cfs__backend_ticket *t, int result)
@@ -776,6 +799,7 @@ static int setup_pool(const struct cfs__config *c)
     conf_nodes(c, nodes, &n, sizeof(nodes) / sizeof(nodes[0]));
     conf_pool(c, &pc);
     atomic_store(&B.op_timeout_ms, (uint64_t)(c->core.op_timeout_ms > 0 ? c->core.op_timeout_ms : 30000));
+    atomic_store(&B.inline_calls, c->core.inline_calls);
     old = B.cur;
     if (old && same_nodes(old, nodes, n)) {
         /* limits and breaker settings in place: no call is dropped, breaker state kept */

@@ -73,6 +73,11 @@ struct cfs__backend_ticket {
 /* Acquire a connection for a call on exp: 0, or CFS_ERETRY (breaker open, pool
  * exhausted, waiters full) without blocking longer than the acquire timeout. */
 int cfs__backend_enter(cfs_export *exp, struct cfs__backend_ticket *t);
+/* The same without ever waiting for a connection: -EWOULDBLOCK when it would wait. */
+int cfs__backend_try_enter(cfs_export *exp, struct cfs__backend_ticket *t);
+/* May short metadata calls run on the network loop that asked (backend.inline_calls)? */
+bool cfs__backend_inline_allowed(void);
+void cfs__backend_set_inline(bool on); /* tests; the config sets it otherwise */
 /* Give it back with the call's result (fed to the breaker; a call past op_timeout_ms
  * counts as -ETIMEDOUT there whatever it returned). */
 void cfs__backend_leave(struct cfs__backend_ticket *t, int result);

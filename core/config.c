@@ -384,6 +384,7 @@ static const struct cfs_directive backend_dirs[] = {
     { "connection_pool", CFS_CONF_GROUP, NULL, 0, set_subgroup, NULL, pool_dirs },
     { "circuit_breaker", CFS_CONF_GROUP, NULL, 0, set_subgroup, NULL, breaker_dirs },
     { "health", CFS_CONF_GROUP, NULL, 0, set_subgroup, NULL, health_dirs },
+    { "inline_calls", CFS_CONF_BOOL, "true", CORE_OFF(inline_calls), NULL, "run short metadata calls of a local backend on the network loop", NULL },
     CFS_DIRECTIVES_END
 };
 

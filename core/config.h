@@ -40,6 +40,7 @@ struct cfs__core_conf {
     int64_t breaker_failure_threshold, breaker_open_duration_ms;
     int64_t health_interval_ms, health_timeout_ms;
     int64_t op_timeout_ms;    /* circuit_breaker.op_timeout_ms: a call counts as failed */
+    bool inline_calls;        /* backend.inline_calls: short metadata calls on the loop */
 };
 
 struct cfs__module_section {

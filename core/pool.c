@@ -429,6 +429,10 @@ int cfs__pool_acquire(struct cfs__pool *pool, int node, uint64_t timeout_ms,
             break;
         }
         may_open = false;
+        if (timeout_ms == CFS__POOL_NOWAIT) {
+            rc = -EWOULDBLOCK;
+            break;
+        }
         if (n->nwaiters >= pool->conf.max_waiters) {
             reject(n, RJ_QUEUE_FULL);
             rc = CFS_ERETRY;

@@ -92,7 +92,10 @@ struct cfs__breaker *cfs__pool_node_breaker(struct cfs__pool *pool, size_t node)
  * Get a connection to `node` (its index), or to any node when node < 0 (round-robin over
  * the nodes whose breaker is not open, preferring one with an idle connection). Waits at
  * most timeout_ms (0 = the configured acquire_timeout_ms). 0 and *out, or CFS_ERETRY.
+ * With CFS__POOL_NOWAIT it never waits: -EWOULDBLOCK when it would have to (not counted
+ * as a rejection; the caller takes another path).
  */
+#define CFS__POOL_NOWAIT UINT64_MAX
 int cfs__pool_acquire(struct cfs__pool *pool, int node, uint64_t timeout_ms,
                       struct cfs__pool_conn **out);
 /* Give the connection back with the result of the call made on it. */

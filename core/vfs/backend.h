@@ -44,6 +44,13 @@ struct cfs__vfs_backend {
      * thread). 1 = done (op->status set), 0 = needs the pool. May be NULL.
      */
     int (*try_fast)(void *ctx, struct cfs_vfs_op *op);
+    /*
+     * Optional: may op run on the loop thread that submits it? Only for calls that are
+     * short on this backend (a local file system's metadata: no network round trip, no
+     * flush). The call still takes a pool connection (without waiting for one) and
+     * goes through the breaker, leases and quotas. May be NULL (never inline).
+     */
+    bool (*inline_ok)(void *ctx, const struct cfs_vfs_op *op);
 };
 
 extern const struct cfs__vfs_backend cfs__posix_backend;
@@ -59,6 +66,8 @@ void cfs__export_map_cred(cfs_export *exp, const struct cfs_cred *in, struct cfs
 
 /* ---- one op on its backend connection: pool, breaker, leases, quotas (guard.c) ---- */
 int cfs__vfs_exec(cfs_export *exp, struct cfs_vfs_op *op);
+/* The same once the caller holds a backend ticket (cfs__backend_try_enter). */
+int cfs__vfs_exec_entered(cfs_export *exp, struct cfs_vfs_op *op);
 
 /* ---- handles (vfs.c) ---- */
 int cfs__fh_seal(uint32_t export_id, const void *payload, size_t len, struct cfs_fh *out);

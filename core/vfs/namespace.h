@@ -65,6 +65,7 @@ struct cfs__vfs_stats {
     uint64_t attr_entries, fd_entries; /* current sizes */
     uint64_t ops[CFS_VOP__COUNT];      /* calls per opcode */
     uint64_t errors;                   /* calls that returned an error */
+    uint64_t inline_calls;             /* calls run on the submitting loop */
 };
 void cfs__vfs_stats(struct cfs__vfs_stats *out);
 

@@ -622,6 +622,34 @@ static int px_try_fast(void *ctx, struct cfs_vfs_op *op)
     return 1;
 }
 
+/*
+ * Short on a local file system, so fit to run on the network loop: metadata calls (the
+ * inode and dentry caches answer them, or one small journal update) and small unstable
+ * WRITEs (a copy into the page cache). Not READ (a cold page waits for the disk), not
+ * COMMIT or stable writes (a flush), not truncates, copies or fallocate (they scale with
+ * the file's size).
+ */
+#define PX_INLINE_WRITE_MAX 65536u
+
+static bool px_inline_ok(void *ctx, const struct cfs_vfs_op *op)
+{
+    (void)ctx;
+    switch (op->op) {
+    case CFS_VOP_LOOKUP: case CFS_VOP_GETATTR: case CFS_VOP_ACCESS: case CFS_VOP_CREATE:
+    case CFS_VOP_MKDIR: case CFS_VOP_MKNOD: case CFS_VOP_SYMLINK: case CFS_VOP_READLINK:
+    case CFS_VOP_LINK: case CFS_VOP_UNLINK: case CFS_VOP_RMDIR: case CFS_VOP_RENAME:
+    case CFS_VOP_READDIR: case CFS_VOP_STATFS: case CFS_VOP_GETXATTR:
+    case CFS_VOP_SETXATTR: case CFS_VOP_LISTXATTR: case CFS_VOP_REMOVEXATTR:
+        return true;
+    case CFS_VOP_SETATTR:
+        return !(op->sattr.mask & CFS_SET_SIZE);
+    case CFS_VOP_WRITE:
+        return op->stable == CFS_UNSTABLE && op->length <= PX_INLINE_WRITE_MAX;
+    default:
+        return false;
+    }
+}
+
 static void px_release(void *ctx, struct cfs_vfs_op *op)
 {
     (void)ctx;
@@ -638,4 +666,5 @@ const struct cfs__vfs_backend cfs__posix_backend = {
     .probe = px_probe,
     .flush = px_flush,
     .try_fast = px_try_fast,
+    .inline_ok = px_inline_ok,
 };

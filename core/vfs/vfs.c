@@ -56,7 +56,8 @@ static char *state_path;
 static uint8_t write_verf[CFS_VERF_SIZE];
 
 static _Atomic uint64_t op_counts[CFS_VOP__COUNT];
-static _Atomic uint64_t op_errors;
+static _Atomic uint64_t op_errors, op_inline;
+static cfs_series *m_inline;
 _Atomic uint64_t cfs__vfs_fd_hits, cfs__vfs_fd_misses, cfs__vfs_fd_entries;
 cfs_series *cfs__vfs_m_attr_hit, *cfs__vfs_m_attr_miss, *cfs__vfs_m_fd_hit, *cfs__vfs_m_fd_miss;
 static cfs_series *m_ops[CFS_VOP__COUNT], *m_errs[CFS_VOP__COUNT];
@@ -110,6 +111,11 @@ static void metrics_register(void)
     cfs__vfs_m_attr_miss = cfs__metric_series(mm, attr);
     cfs__vfs_m_fd_hit = cfs__metric_series(mh, fd);
     cfs__vfs_m_fd_miss = cfs__metric_series(mm, fd);
+    const struct cfs_metric_desc inl = { sizeof(inl), CFS_METRIC_COUNTER,
+                                         "cfs_vfs_inline_calls_total",
+                                         "VFS calls run on the network loop that submitted "
+                                         "them (no pool hand-off)", NULL, NULL, 0 };
+    m_inline = cfs__metric_series(cfs__metric_register(&inl), NULL);
 }
 
 /* ---- SipHash-2-4 (Aumasson & Bernstein), 64-bit output ---- */
@@ -667,6 +673,47 @@ static bool submit_reject(cfs_loop *loop, struct cfs_vfs_op *op)
     return cfs__loop_post(loop, fast_done, op) == 0;
 }
 
+/*
+ * A short call of a local backend runs right here on the submitting loop, and its
+ * completion on the loop's next turn: no hand-off to a pool thread and back (two context
+ * switches and a wake-up each way, the main cost of a metadata RPC). Only when the
+ * backend says the op is short, a pool connection is free without waiting, and
+ * backend.inline_calls is on; anything else goes to the pool as before.
+ */
+static int submit_inline(cfs_loop *loop, struct cfs_vfs_op *op)
+{
+    struct cfs__backend_ticket t;
+    cfs_export *e = op->exp ? op->exp : export_from_fh(&op->fh);
+    int r;
+
+    if (!e || e->magic != EXPORT_MAGIC || !e->be->inline_ok || !op->cred ||
+        op->op < CFS_VOP_LOOKUP || op->op >= CFS_VOP__COUNT ||
+        cfs__loop_current() != loop || !cfs__backend_inline_allowed() ||
+        !e->be->inline_ok(e->ctx, op))
+        return 0;
+    if (e->opts.read_only && op_mutates(op))
+        return 0; /* vfs_call answers it */
+    if (cfs__backend_try_enter(e, &t) < 0)
+        return 0;
+    op->exp = e;
+    op->fd = -1;
+    op->priv[0] = NULL;
+    atomic_fetch_add_explicit(&op_counts[op->op], 1, memory_order_relaxed);
+    cfs__counter_add(m_ops[op->op], 1);
+    atomic_fetch_add_explicit(&op_inline, 1, memory_order_relaxed);
+    cfs__counter_add(m_inline, 1);
+    r = cfs__vfs_exec_entered(e, op);
+    cfs__backend_leave(&t, r);
+    if (r < 0) {
+        atomic_fetch_add_explicit(&op_errors, 1, memory_order_relaxed);
+        cfs__counter_add(m_errs[op->op], 1);
+    }
+    op->status = r;
+    /* fails only when the loop is stopping: the caller drops the request */
+    r = cfs__loop_post(loop, fast_done, op);
+    return r < 0 ? r : 1;
+}
+
 static int vfs_submit(cfs_loop *loop, struct cfs_vfs_op *op, cfs_vfs_done_fn done, void *arg)
 {
     if (!op || op->size < OP_MIN_SIZE || !done || !loop)
@@ -677,6 +724,9 @@ static int vfs_submit(cfs_loop *loop, struct cfs_vfs_op *op, cfs_vfs_done_fn don
         return 0;
     if (submit_reject(loop, op))
         return 0;
+    int r = submit_inline(loop, op);
+    if (r != 0)
+        return r < 0 ? r : 0;
     return cfs__work_submit(loop, submit_work, submit_done, op);
 }
 
@@ -752,6 +802,7 @@ void cfs__vfs_stats(struct cfs__vfs_stats *out)
     for (int i = 0; i < CFS_VOP__COUNT; i++)
         out->ops[i] = atomic_load(&op_counts[i]);
     out->errors = atomic_load(&op_errors);
+    out->inline_calls = atomic_load(&op_inline);
 }
 
 void cfs__vfs_cache_flush(void)

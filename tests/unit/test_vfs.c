@@ -10,6 +10,7 @@
 #include <sys/xattr.h>
 #include <time.h>
 
+#include "backend_glue.h"
 #include "core.h"
 #include "test_vfs_util.h"
 
@@ -889,6 +890,147 @@ static void test_async(void **state)
     assert_int_equal(at.size, (N - 1) * 4 + 4);
 }
 
+/* ---- inline: short calls submitted on a loop run there, the rest on the pool ---- */
+struct inline_case {
+    struct cfs_vfs_op op;
+    bool want_inline;
+};
+
+struct inline_ctx {
+    struct async_ctx a;
+    struct inline_case *cases;
+    int n;
+    bool submitting;   /* set while submit() runs: done must not be called inside it */
+    bool reentered;
+    uint64_t inline_seen[16];
+};
+
+static void inline_done(struct cfs_vfs_op *op, void *arg)
+{
+    struct inline_ctx *c = arg;
+    if (c->submitting)
+        c->reentered = true;
+    async_done(op, &c->a);
+}
+
+/* Runs on the loop: submit each case, and note after each whether it ran inline. */
+static void inline_submit_all(void *arg)
+{
+    struct inline_ctx *c = arg;
+    struct cfs__vfs_stats st;
+
+    for (int i = 0; i < c->n; i++) {
+        c->submitting = true;
+        int r = V->submit(c->a.loop, &c->cases[i].op, inline_done, c);
+        c->submitting = false;
+        assert_int_equal(r, 0);
+        cfs__vfs_stats(&st);
+        c->inline_seen[i] = st.inline_calls;
+    }
+}
+
+static void run_inline_cases(struct inline_case *cases, int n, uint64_t *before, uint64_t *seen)
+{
+    struct inline_ctx c = { { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, n, 0, NULL,
+                              false },
+                            cases, n, false, false, { 0 } };
+    struct cfs__vfs_stats st;
+
+    c.a.loop = cfs__loop_get(0);
+    cfs__vfs_stats(&st);
+    *before = st.inline_calls;
+    assert_int_equal(cfs__loop_post(c.a.loop, inline_submit_all, &c), 0);
+    pthread_mutex_lock(&c.a.m);
+    while (c.a.left > 0)
+        pthread_cond_wait(&c.a.c, &c.a.m);
+    pthread_mutex_unlock(&c.a.m);
+    assert_false(c.reentered);
+    assert_false(c.a.wrong_loop);
+    assert_int_equal(c.a.errors, 0);
+    memcpy(seen, c.inline_seen, sizeof(uint64_t) * (size_t)n);
+}
+
+static void test_inline(void **state)
+{
+    (void)state;
+    static char big[1 << 20];
+    struct cfs_fh f, d;
+    struct inline_case cs[8];
+    uint64_t before, seen[16];
+
+    assert_int_equal(t_create(&ROOT, &R1, "inl", &f), 0);
+    assert_int_equal(cfs__loops_start(1, 2), 0);
+    memset(cs, 0, sizeof(cs));
+    t_op(&cs[0].op, CFS_VOP_LOOKUP, &ROOT, &R1);
+    cs[0].op.name = "inl";
+    cs[0].want_inline = true;
+    t_op(&cs[1].op, CFS_VOP_CREATE, &ROOT, &R1);
+    cs[1].op.name = "inl2";
+    cs[1].want_inline = true;
+    t_op(&cs[2].op, CFS_VOP_WRITE, &ROOT, &f); /* small unstable write: inline */
+    cs[2].op.wbuf = "abcd";
+    cs[2].op.length = 4;
+    cs[2].want_inline = true;
+    t_op(&cs[3].op, CFS_VOP_WRITE, &ROOT, &f); /* 1 MiB: pool */
+    cs[3].op.wbuf = big;
+    cs[3].op.length = sizeof(big);
+    t_op(&cs[4].op, CFS_VOP_WRITE, &ROOT, &f); /* stable: pool */
+    cs[4].op.wbuf = "efgh";
+    cs[4].op.length = 4;
+    cs[4].op.stable = CFS_FILE_SYNC;
+    t_op(&cs[5].op, CFS_VOP_COMMIT, &ROOT, &f); /* a flush: pool */
+    t_op(&cs[6].op, CFS_VOP_READ, &ROOT, &f); /* may wait for the disk: pool */
+    cs[6].op.rbuf = big;
+    cs[6].op.length = 4096;
+    t_op(&cs[7].op, CFS_VOP_MKDIR, &ROOT, &R1);
+    cs[7].op.name = "inld";
+    cs[7].want_inline = true;
+    run_inline_cases(cs, 8, &before, seen);
+    for (int i = 0; i < 8; i++) {
+        uint64_t prev = i ? seen[i - 1] : before;
+        assert_int_equal(seen[i] - prev, cs[i].want_inline ? 1 : 0);
+    }
+    assert_int_equal(t_lookup(&ROOT, &R1, "inld", &d, NULL), 0);
+
+    /* backend.inline_calls = false: everything goes through the pool */
+    cfs__backend_set_inline(false);
+    t_op(&cs[0].op, CFS_VOP_LOOKUP, &ROOT, &R1);
+    cs[0].op.name = "inl";
+    run_inline_cases(cs, 1, &before, seen);
+    assert_int_equal(seen[0], before);
+    cfs__backend_set_inline(true);
+
+    /* a read-only export refuses a mutation submitted inline as on the pool */
+    struct cfs__export_opts ro = { .read_only = true };
+    struct cfs_fh rr;
+    assert_int_equal(cfs__vfs_export_add("ro", T_exp1, 31, &ro), 0);
+    assert_int_equal(V->export_root(V->export_find("ro"), &rr), 0);
+    struct inline_ctx c = { { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 1, 0, NULL,
+                              false },
+                            cs, 1, false, false, { 0 } };
+    t_op(&cs[0].op, CFS_VOP_MKDIR, &ROOT, &rr);
+    cs[0].op.name = "nope";
+    c.a.loop = cfs__loop_get(0);
+    assert_int_equal(cfs__loop_post(c.a.loop, inline_submit_all, &c), 0);
+    pthread_mutex_lock(&c.a.m);
+    while (c.a.left > 0)
+        pthread_cond_wait(&c.a.c, &c.a.m);
+    pthread_mutex_unlock(&c.a.m);
+    assert_int_equal(cs[0].op.status, -EROFS);
+
+    /* the faulty backend is never run inline (its hangs must not stall a loop) */
+    struct cfs__export_opts fo = { .backend = "faulty:posix" };
+    struct cfs_fh fr;
+    assert_int_equal(cfs__vfs_export_add("fi", T_exp2, 32, &fo), 0);
+    assert_int_equal(V->export_root(V->export_find("fi"), &fr), 0);
+    t_op(&cs[0].op, CFS_VOP_STATFS, &ROOT, &fr);
+    run_inline_cases(cs, 1, &before, seen);
+    assert_int_equal(seen[0], before);
+    cfs__loops_stop();
+    cfs__vfs_export_remove("ro");
+    cfs__vfs_export_remove("fi");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -911,6 +1053,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_faulty, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_faulty_hang, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_async, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_inline, t_setup, t_teardown),
     };
     int failed = 0;
     if (geteuid() != 0) { /* setfsuid, open_by_handle_at, mknod and chown need root */
