@@ -53,6 +53,10 @@ struct cfs__vfs_backend {
     bool (*inline_ok)(void *ctx, const struct cfs_vfs_op *op);
 };
 
+/* True while exec runs inline on a network loop (the backend may return -EWOULDBLOCK,
+ * having done nothing, to be run on the pool instead). */
+extern _Thread_local bool cfs__vfs_inline_now;
+
 extern const struct cfs__vfs_backend cfs__posix_backend;
 extern const struct cfs__vfs_backend cfs__faulty_backend;
 const struct cfs__vfs_backend *cfs__vfs_backend_find(const char *name, size_t len);

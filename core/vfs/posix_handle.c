@@ -625,7 +625,9 @@ static int px_try_fast(void *ctx, struct cfs_vfs_op *op)
 /*
  * Short on a local file system, so fit to run on the network loop: metadata calls (the
  * inode and dentry caches answer them, or one small journal update) and small unstable
- * WRITEs (a copy into the page cache). Not READ (a cold page waits for the disk), not
+ * WRITEs (a copy into the page cache), READs answered by descriptor (px_read_fd: when
+ * the data is not cached it says so and the pool reads it). Not other READs (a cold
+ * page waits for the disk), not
  * COMMIT or stable writes (a flush), not truncates, copies or fallocate (they scale with
  * the file's size).
  */
@@ -645,6 +647,8 @@ static bool px_inline_ok(void *ctx, const struct cfs_vfs_op *op)
         return !(op->sattr.mask & CFS_SET_SIZE);
     case CFS_VOP_WRITE:
         return op->stable == CFS_UNSTABLE && op->length <= PX_INLINE_WRITE_MAX;
+    case CFS_VOP_READ: /* only a descriptor is handed out; uncached data: -EWOULDBLOCK */
+        return (op->flags & CFS_READ_FD) != 0;
     default:
         return false;
     }

@@ -11,6 +11,7 @@
 #include <linux/fs.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -204,6 +205,56 @@ out:
     return r;
 }
 
+/* Is all of [off, off + len) of fd in the page cache? (mincore of a mapping: no I/O.) */
+static bool px_resident(int fd, uint64_t off, uint64_t len)
+{
+    static long page;
+    unsigned char vec[512];
+    uint64_t start, span, pages;
+    bool all = true;
+
+    if (page == 0)
+        page = sysconf(_SC_PAGESIZE);
+    start = off & ~(uint64_t)(page - 1);
+    span = off + len - start;
+    pages = (span + (uint64_t)page - 1) / (uint64_t)page;
+    if (pages > sizeof(vec))
+        return false;
+    void *m = mmap(NULL, (size_t)span, PROT_READ, MAP_SHARED, fd, (off_t)start);
+    if (m == MAP_FAILED)
+        return false;
+    if (mincore(m, (size_t)span, vec) < 0)
+        all = false;
+    for (uint64_t i = 0; all && i < pages; i++)
+        all = (vec[i] & 1) != 0;
+    munmap(m, (size_t)span);
+    return all;
+}
+
+/*
+ * READ with CFS_READ_FD: answer with a descriptor when the range is cached (the caller
+ * sends it with sendfile: no copy through a buffer). 1 = answered, 0 = read into rbuf
+ * instead, -EWOULDBLOCK = not cached and running on a network loop (go to the pool).
+ */
+static int px_read_fd(struct px *px, struct cfs_vfs_op *op, struct cfs__fdc_ent *f)
+{
+    if (px_statx(px, f->fd, NULL, &op->attr) < 0 || op->attr.type != CFS_FT_REG)
+        return 0;
+    op->has_attr = true;
+    op->count = op->offset >= op->attr.size ? 0 :
+                op->attr.size - op->offset < op->length ? op->attr.size - op->offset :
+                op->length;
+    op->eof = op->offset + op->count >= op->attr.size;
+    if (op->count == 0)
+        return 1;
+    if (!px_resident(f->fd, op->offset, op->count))
+        return cfs__vfs_inline_now ? -EWOULDBLOCK : 0;
+    op->fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0);
+    return op->fd >= 0 ? 1 : 0;
+}
+
+#define PX_READ_FD_MIN 65536u
+
 int px_read(struct px *px, struct cfs_vfs_op *op)
 {
     struct cfs__fdc_ent *f;
@@ -212,6 +263,11 @@ int px_read(struct px *px, struct cfs_vfs_op *op)
     int r = px_file(px, op, &op->fh, O_RDONLY, &f);
     if (r < 0)
         return r;
+    if ((op->flags & CFS_READ_FD) && op->length >= PX_READ_FD_MIN &&
+        (r = px_read_fd(px, op, f)) != 0) {
+        r = r < 0 ? r : 0;
+        goto out;
+    }
     ssize_t n = pread(f->fd, op->rbuf, op->length, (off_t)op->offset);
     if (n < 0) {
         r = -errno;

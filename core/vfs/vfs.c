@@ -678,8 +678,12 @@ static bool submit_reject(cfs_loop *loop, struct cfs_vfs_op *op)
  * completion on the loop's next turn: no hand-off to a pool thread and back (two context
  * switches and a wake-up each way, the main cost of a metadata RPC). Only when the
  * backend says the op is short, a pool connection is free without waiting, and
- * backend.inline_calls is on; anything else goes to the pool as before.
+ * backend.inline_calls is on; anything else goes to the pool as before. A backend that
+ * finds out while running that it would wait (a READ whose data is not cached) returns
+ * -EWOULDBLOCK with nothing done, and the op goes to the pool.
  */
+_Thread_local bool cfs__vfs_inline_now;
+
 static int submit_inline(cfs_loop *loop, struct cfs_vfs_op *op)
 {
     struct cfs__backend_ticket t;
@@ -698,12 +702,22 @@ static int submit_inline(cfs_loop *loop, struct cfs_vfs_op *op)
     op->exp = e;
     op->fd = -1;
     op->priv[0] = NULL;
+    cfs__vfs_inline_now = true;
+    r = cfs__vfs_exec_entered(e, op);
+    cfs__vfs_inline_now = false;
+    if (r == -EWOULDBLOCK) {
+        /* the backend found it would wait after all (data not cached): the pool runs it */
+        cfs__backend_leave(&t, 0);
+        e->be->release(e->ctx, op);
+        free(op->priv[0]);
+        op->priv[0] = NULL;
+        return 0;
+    }
+    cfs__backend_leave(&t, r);
     atomic_fetch_add_explicit(&op_counts[op->op], 1, memory_order_relaxed);
     cfs__counter_add(m_ops[op->op], 1);
     atomic_fetch_add_explicit(&op_inline, 1, memory_order_relaxed);
     cfs__counter_add(m_inline, 1);
-    r = cfs__vfs_exec_entered(e, op);
-    cfs__backend_leave(&t, r);
     if (r < 0) {
         atomic_fetch_add_explicit(&op_errors, 1, memory_order_relaxed);
         cfs__counter_add(m_errs[op->op], 1);

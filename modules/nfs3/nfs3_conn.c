@@ -143,6 +143,8 @@ static void req_free(struct nfs3_req *r)
         cfs_rpc_drc_abandon(s->drc, &r->drc_key);
     cfs_xdr_enc_free(&r->out);
     free(r->data);
+    if (r->data_fd >= 0)
+        close(r->data_fd);
     free(r->rec);
     free(r);
 }
@@ -225,6 +227,36 @@ static void free_cb(const void *data, size_t len, void *extra)
     free((void *)(uintptr_t)data);
 }
 
+/*
+ * A READ payload answered by descriptor (CFS_READ_FD): a file segment that the
+ * bufferevent writes with sendfile, page cache to socket without a copy through a
+ * buffer. Should the file shrink before it is sent, sendfile comes up short, libevent
+ * reports EOF on writing and the connection closes: the client retries, it never gets
+ * a record with missing bytes.
+ */
+static void add_file(struct nfs3_conn *c, struct evbuffer *out, struct nfs3_req *r)
+{
+    struct evbuffer_file_segment *seg;
+    ssize_t n;
+
+    seg = evbuffer_file_segment_new(r->data_fd, (ev_off_t)r->op.offset, (ev_off_t)r->data_len,
+                                    EVBUF_FS_CLOSE_ON_FREE | EVBUF_FS_DISABLE_MMAP |
+                                        EVBUF_FS_DISABLE_LOCKING);
+    if (seg != NULL) {
+        r->data_fd = -1; /* the segment closes it */
+        if (evbuffer_add_file_segment(out, seg, 0, (ev_off_t)r->data_len) != 0)
+            shutdown(bufferevent_getfd(c->bev), SHUT_RDWR); /* cannot send it: close */
+        evbuffer_file_segment_free(seg);
+        return;
+    }
+    /* no segment (memory): read it here after all */
+    n = r->data ? pread(r->data_fd, r->data, r->data_len, (off_t)r->op.offset) : -1;
+    if (n == (ssize_t)r->data_len)
+        evbuffer_add(out, r->data, r->data_len);
+    else
+        shutdown(bufferevent_getfd(c->bev), SHUT_RDWR);
+}
+
 /* Append a finished TCP reply (record mark, header, payload by reference). */
 static void send_tcp(struct nfs3_conn *c, struct nfs3_req *r)
 {
@@ -242,14 +274,16 @@ static void send_tcp(struct nfs3_conn *c, struct nfs3_req *r)
         if (hdr == NULL || evbuffer_add_reference(out, hdr, hlen, free_cb, NULL) != 0)
             free(hdr);
     }
-    if (r->data_len) {
-        if (evbuffer_add_reference(out, r->data, r->data_len, free_cb, NULL) == 0)
-            r->data = NULL; /* the evbuffer frees it once written */
-        else
-            evbuffer_add(out, r->data, r->data_len);
-        if (pad)
-            evbuffer_add(out, zeros, pad);
-    }
+    if (r->data_len == 0)
+        return;
+    if (r->data_fd >= 0)
+        add_file(c, out, r);
+    else if (evbuffer_add_reference(out, r->data, r->data_len, free_cb, NULL) == 0)
+        r->data = NULL; /* the evbuffer frees it once written */
+    else
+        evbuffer_add(out, r->data, r->data_len);
+    if (pad)
+        evbuffer_add(out, zeros, pad);
 }
 
 static void send_udp(struct nfs3_conn *c, struct nfs3_req *r)
@@ -419,6 +453,7 @@ static void handle_record(struct nfs3_conn *c, uint8_t *rec, size_t len,
         return;
     }
     r->conn = c;
+    r->data_fd = -1;
     r->rec = rec;
     r->rec_len = len;
     r->metric = -1;

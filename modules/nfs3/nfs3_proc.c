@@ -174,6 +174,10 @@ static void encode_result(struct nfs3_req *r)
         cfs_xdr_enc_bool(x, op->eof);
         cfs_xdr_enc_u32(x, (uint32_t)op->count); /* opaque length; bytes follow by reference */
         r->data_len = op->count;
+        if (op->fd >= 0) {
+            r->data_fd = op->fd; /* the bytes follow from the file */
+            op->fd = -1;
+        }
         if (r->data_len == 0) {
             free(r->data);
             r->data = NULL;
@@ -473,6 +477,8 @@ void nfs3_proc_run(struct nfs3_req *r)
             }
         }
         op->rbuf = r->data;
+        if (r->conn->udp_fd < 0)
+            op->flags |= CFS_READ_FD; /* TCP: sendfile when the data is cached */
         break;
     case NFS3_WRITE:
         op->offset = a->offset;

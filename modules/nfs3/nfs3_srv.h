@@ -92,6 +92,7 @@ struct nfs3_req {
     struct cfs_xdr out;         /* starts with 4 bytes for the record mark */
     void *data;                 /* READ/READLINK payload sent by reference */
     size_t data_len;
+    int data_fd;                /* >= 0: READ payload sent from this file (sendfile) */
     uint32_t status;            /* nfsstat3 / mountstat3 for metrics */
     bool done;                  /* the reply is ready */
     bool drop;                  /* send nothing */

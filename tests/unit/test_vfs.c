@@ -6,6 +6,7 @@
  * attribute cache, export options, the faulty backend and the async path on a loop.
  */
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -950,6 +951,19 @@ static void run_inline_cases(struct inline_case *cases, int n, uint64_t *before,
     memcpy(seen, c.inline_seen, sizeof(uint64_t) * (size_t)n);
 }
 
+static bool resident(int fd, size_t len)
+{
+    unsigned char vec[64];
+    bool all = true;
+    void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+    assert_true(m != MAP_FAILED && len <= sizeof(vec) * 4096);
+    assert_int_equal(mincore(m, len, vec), 0);
+    for (size_t i = 0; i < (len + 4095) / 4096; i++)
+        all = all && (vec[i] & 1);
+    munmap(m, len);
+    return all;
+}
+
 static void test_inline(void **state)
 {
     (void)state;
@@ -1018,6 +1032,37 @@ static void test_inline(void **state)
     pthread_mutex_unlock(&c.a.m);
     assert_int_equal(cs[0].op.status, -EROFS);
 
+    /* READ by descriptor: inline when cached; when not, the pool reads it into rbuf */
+    static char rb[1 << 17];
+    char path[400];
+    assert_int_equal(t_write(&ROOT, &f, 0, big, sizeof(rb), CFS_FILE_SYNC), (int)sizeof(rb));
+    t_op(&cs[0].op, CFS_VOP_READ, &ROOT, &f);
+    cs[0].op.flags = CFS_READ_FD;
+    cs[0].op.rbuf = rb;
+    cs[0].op.length = sizeof(rb);
+    run_inline_cases(cs, 1, &before, seen);
+    assert_int_equal(seen[0] - before, 1);
+    assert_true(cs[0].op.fd >= 0);
+    close(cs[0].op.fd);
+    t_path(path, sizeof(path), T_exp1, "inl");
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    bool evicted = !resident(fd, sizeof(rb));
+    close(fd);
+    t_op(&cs[0].op, CFS_VOP_READ, &ROOT, &f);
+    cs[0].op.flags = CFS_READ_FD;
+    cs[0].op.rbuf = rb;
+    cs[0].op.length = sizeof(rb);
+    run_inline_cases(cs, 1, &before, seen);
+    if (evicted) {
+        assert_int_equal(seen[0], before); /* went to the pool */
+        assert_int_equal(cs[0].op.fd, -1);
+        assert_int_equal(cs[0].op.count, sizeof(rb));
+    } else if (cs[0].op.fd >= 0) {
+        close(cs[0].op.fd);
+    }
+
     /* the faulty backend is never run inline (its hangs must not stall a loop) */
     struct cfs__export_opts fo = { .backend = "faulty:posix" };
     struct cfs_fh fr;
@@ -1029,6 +1074,84 @@ static void test_inline(void **state)
     cfs__loops_stop();
     cfs__vfs_export_remove("ro");
     cfs__vfs_export_remove("fi");
+}
+
+/* ---- READ by descriptor (CFS_READ_FD) ---- */
+static void test_read_fd(void **state)
+{
+    (void)state;
+    enum { SZ = 300000 };
+    static char data[SZ], buf[SZ];
+    struct cfs_fh f;
+    struct cfs_vfs_op op;
+    char path[400];
+
+    for (int i = 0; i < SZ; i++)
+        data[i] = (char)(i * 7 + 3);
+    assert_int_equal(t_create(&ROOT, &R1, "rfd", &f), 0);
+    assert_int_equal(t_write(&ROOT, &f, 0, data, SZ, CFS_FILE_SYNC), SZ);
+
+    /* cached: a descriptor, count and eof, rbuf untouched */
+    t_op(&op, CFS_VOP_READ, &ROOT, &f);
+    op.flags = CFS_READ_FD;
+    op.offset = 100000;
+    op.length = 250000;
+    op.rbuf = buf;
+    memset(buf, 0, sizeof(buf));
+    assert_int_equal(V->call(&op), 0);
+    assert_true(op.fd >= 0);
+    assert_int_equal(op.count, SZ - 100000);
+    assert_true(op.eof);
+    assert_int_equal(buf[0], 0);
+    assert_int_equal(pread(op.fd, buf, op.count, (off_t)op.offset), (ssize_t)op.count);
+    assert_memory_equal(buf, data + 100000, op.count);
+    close(op.fd);
+
+    /* not at the end: eof false; past the end: no descriptor, count 0, eof */
+    t_op(&op, CFS_VOP_READ, &ROOT, &f);
+    op.flags = CFS_READ_FD;
+    op.length = 65536;
+    op.rbuf = buf;
+    assert_int_equal(V->call(&op), 0);
+    assert_true(op.fd >= 0);
+    assert_int_equal(op.count, 65536);
+    assert_false(op.eof);
+    close(op.fd);
+    op.offset = SZ + 10;
+    op.fd = -1;
+    assert_int_equal(V->call(&op), 0);
+    assert_int_equal(op.fd, -1);
+    assert_int_equal(op.count, 0);
+    assert_true(op.eof);
+
+    /* small reads are copied as before */
+    t_op(&op, CFS_VOP_READ, &ROOT, &f);
+    op.flags = CFS_READ_FD;
+    op.length = 4096;
+    op.rbuf = buf;
+    assert_int_equal(V->call(&op), 0);
+    assert_int_equal(op.fd, -1);
+    assert_memory_equal(buf, data, 4096);
+
+    /* not in the page cache: read into rbuf (on the pool, never a descriptor) */
+    t_path(path, sizeof(path), T_exp1, "rfd");
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(fdatasync(fd), 0);
+    assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    close(fd);
+    t_op(&op, CFS_VOP_READ, &ROOT, &f);
+    op.flags = CFS_READ_FD;
+    op.length = 200000;
+    op.rbuf = buf;
+    memset(buf, 0, sizeof(buf));
+    assert_int_equal(V->call(&op), 0);
+    if (op.fd >= 0) { /* the kernel kept the pages after all (mapped elsewhere) */
+        close(op.fd);
+    } else {
+        assert_int_equal(op.count, 200000);
+        assert_memory_equal(buf, data, 200000);
+    }
 }
 
 int main(void)
@@ -1054,6 +1177,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_faulty_hang, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_async, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_inline, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_read_fd, t_setup, t_teardown),
     };
     int failed = 0;
     if (geteuid() != 0) { /* setfsuid, open_by_handle_at, mknod and chown need root */

@@ -119,6 +119,13 @@ enum cfs_vfs_opcode {
 /* GETATTR op.flags: read the attributes from the backend, not the attribute cache
  * (after writing through an OPENFD descriptor, which the cache cannot see). */
 #define CFS_ATTR_FRESH 0x1
+/* READ op.flags: the caller can send from a descriptor (sendfile). When the whole range
+ * is in the page cache the backend may answer with op->fd >= 0 (a descriptor of the file
+ * that the caller closes; send [offset, offset + count) from it), count and eof, leaving
+ * rbuf untouched; otherwise it reads into rbuf as usual and op->fd stays -1. rbuf must
+ * be given either way. The file may shrink before the caller sends: sendfile then comes
+ * up short and the caller must treat it as an error (close the stream). */
+#define CFS_READ_FD 0x2
 
 struct cfs_dirent {
     uint64_t cookie;     /* resume after this entry */
