@@ -5,7 +5,8 @@
 # of the same local disk, both driven by the same libnfs client (scripts/bench/nfs/nfsbench.c,
 # asynchronous, DEPTH requests in flight). Each workload runs alternately against both
 # servers, RUNS times; prints medians, the ratios the goals are stated in, and the physical
-# limit of the disk (local dd with conv=fdatasync, cat of the file).
+# limits: the disk (local dd with conv=fdatasync, cat of the file, the small files made
+# locally), and one loopback TCP connection carrying the file (scripts/bench/nfs/tcpstream.c).
 #
 # usage: scripts/bench/nfs.sh [BUILD_DIR]          (default: $CFS_BUILD, else ./build)
 # env:   RUNS (3), DEPTH (16), MIB (1024), SMALL (2000), DIRN (10000), CREATES (10000),
@@ -58,6 +59,9 @@ trap 'exit 143' TERM
 # shellcheck disable=SC2046
 cc -std=gnu11 -O2 -Wall -Wextra -o "$WORK/nfsbench" "$top/scripts/bench/nfs/nfsbench.c" \
   $(pkg-config --cflags --libs libnfs) || exit 1
+cc -std=gnu11 -O2 -Wall -Wextra -o "$WORK/tcpstream" "$top/scripts/bench/nfs/tcpstream.c" || exit 1
+cc -std=gnu11 -O2 -Wall -Wextra -pthread -o "$WORK/smallfiles" \
+  "$top/scripts/bench/nfs/smallfiles.c" || exit 1
 
 free_port() {
   $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -197,6 +201,13 @@ while [ "$i" -le "$RUNS" ]; do
   t2=$(now)
   echo "$t1 $t0" | awk '{printf "%.3f\n", $1 - $2}' >>"$WORK/l.write"
   echo "$t2 $t1" | awk '{printf "%.3f\n", $1 - $2}' >>"$WORK/l.read"
+  # one loopback TCP connection carrying the file (the wire of the read workload), and
+  # the small files made locally with as many at once as the client keeps in flight
+  "$WORK/tcpstream" "$WORK/local.bin" >>"$WORK/l.tcp" || echo nan >>"$WORK/l.tcp"
+  mkdir "$WORK/lsmall$i"
+  "$WORK/smallfiles" "$WORK/lsmall$i" "$SMALL" "$DEPTH" >>"$WORK/l.small" ||
+    echo nan >>"$WORK/l.small"
+  rm -rf "$WORK/lsmall$i"
   echo "nfs.sh: run $i of $RUNS done"
   i=$((i + 1))
 done
@@ -207,14 +218,18 @@ ratio() { echo "$1 $2" | awk '{ if ($2 > 0 && $1 > 0) printf "%.2f", $1 / $2; el
 echo
 cat "$WORK/detail"
 echo
-printf '%-9s %10s %10s  %-24s %-8s %s\n' workload "ganesha s" "cfs s" ratio goal "local (dd/cat) s"
+printf '%-9s %10s %10s  %-24s %-8s %s\n' workload "ganesha s" "cfs s" ratio goal "local limit s"
 for w in write read small creates readdir; do
   g=$(median <"$WORK/g.$w")
   c=$(median <"$WORK/c.$w")
   case $w in
-    write) r="time cfs/gan $(ratio "$c" "$g")"; goal="<= 0.6"; loc=$(median <"$WORK/l.write") ;;
-    read) r="time cfs/gan $(ratio "$c" "$g")"; goal="<= 0.5"; loc=$(median <"$WORK/l.read") ;;
-    small | creates) r="rate cfs/gan $(ratio "$g" "$c")x"; goal=">= 2x"; loc="" ;;
+    write) r="time cfs/gan $(ratio "$c" "$g")"; goal="<= 0.6"
+      loc="dd $(median <"$WORK/l.write")" ;;
+    read) r="time cfs/gan $(ratio "$c" "$g")"; goal="<= 0.5"
+      loc="cat $(median <"$WORK/l.read"), one TCP stream $(median <"$WORK/l.tcp")" ;;
+    small) r="rate cfs/gan $(ratio "$g" "$c")x"; goal=">= 2x"
+      loc="local $(median <"$WORK/l.small") ($DEPTH threads)" ;;
+    creates) r="rate cfs/gan $(ratio "$g" "$c")x"; goal=">= 2x"; loc="" ;;
     *) r="rate cfs/gan $(ratio "$g" "$c")x"; goal="-"; loc="" ;;
   esac
   printf '%-9s %10s %10s  %-24s %-8s %s\n' "$w" "$g" "$c" "$r" "$goal" "$loc"
