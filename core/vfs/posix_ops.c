@@ -282,6 +282,8 @@ out:
     return r;
 }
 
+#define PX_WRITE_BEHIND_MIN (256u * 1024u)
+
 int px_write(struct px *px, struct cfs_vfs_op *op)
 {
     struct cfs__fdc_ent *f;
@@ -315,6 +317,11 @@ int px_write(struct px *px, struct cfs_vfs_op *op)
     op->count = (uint64_t)n;
     op->committed = op->stable;
     cfs__write_verf(op->verf);
+    /* Write-behind: start the write-back of a large unstable write now, so the COMMIT
+     * that follows finds most of the data on disk already instead of flushing it all
+     * (the disk works while the client still sends). Asynchronous: nothing waits. */
+    if (op->stable == CFS_UNSTABLE && (uint64_t)n >= PX_WRITE_BEHIND_MIN)
+        (void)sync_file_range(f->fd, (off_t)op->offset, (off_t)n, SYNC_FILE_RANGE_WRITE);
     /* Invalidate first: a stat racing this write must not cache the old size after
      * ours (cfs__attr_put drops results older than the last forget). */
     cfs__attr_forget(px->id, f->ino);
