@@ -2,6 +2,7 @@
  * core/proto/rpc.c - ONC RPC v2 (RFC 5531): TCP record marking, call header decoding
  * (AUTH_NONE, AUTH_SYS), reply header encoding and the program/version/procedure table.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,28 @@ ssize_t cfs_rpc_rm_feed(struct cfs_rpc_rm *rm, const void *data, size_t n)
         }
     }
     return (ssize_t)used;
+}
+
+void *cfs_rpc_rm_direct(struct cfs_rpc_rm *rm, size_t *n)
+{
+    if (rm->done || !rm->in_frag || rm->frag_left == 0) {
+        *n = 0;
+        return NULL;
+    }
+    *n = rm->frag_left; /* reserved when the fragment header arrived */
+    return rm->buf + rm->len;
+}
+
+void cfs_rpc_rm_commit(struct cfs_rpc_rm *rm, size_t n)
+{
+    assert(rm->in_frag && n <= rm->frag_left);
+    rm->len += n;
+    rm->frag_left -= (uint32_t)n;
+    if (rm->frag_left == 0) {
+        rm->in_frag = false;
+        if (rm->last)
+            rm->done = true;
+    }
 }
 
 uint8_t *cfs_rpc_rm_take(struct cfs_rpc_rm *rm, size_t *len)

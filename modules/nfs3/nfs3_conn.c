@@ -592,6 +592,17 @@ static void tune_rcvlowat(struct nfs3_conn *c)
         c->rcvlowat = want;
 }
 
+static void take_record(struct nfs3_conn *c)
+{
+    size_t len = 0;
+    uint8_t *rec = cfs_rpc_rm_take(&c->rm, &len);
+
+    if (rec == NULL)
+        shutdown_read(c);
+    else
+        handle_record(c, rec, len, NULL, 0);
+}
+
 static void process_input(struct nfs3_conn *c)
 {
     const struct nfs3_conf *cf = nfs3_conf_get(c->srv);
@@ -609,6 +620,10 @@ static void process_input(struct nfs3_conn *c)
             c->paused = true;
             read_enable(c, false);
             break;
+        }
+        if (c->rm.done) { /* completed by a direct read (on_readable) */
+            take_record(c);
+            continue;
         }
         if (evbuffer_get_length(in) == 0)
             break;
@@ -630,18 +645,10 @@ static void process_input(struct nfs3_conn *c)
                 break;
         }
         evbuffer_drain(in, used);
-        if (c->rm.done) {
-            size_t len = 0;
-            uint8_t *rec = cfs_rpc_rm_take(&c->rm, &len);
-
-            if (rec == NULL) {
-                shutdown_read(c);
-                break;
-            }
-            handle_record(c, rec, len, NULL, 0);
-        } else if (used == 0) {
+        if (c->rm.done)
+            take_record(c);
+        else if (used == 0)
             break;
-        }
     }
 out:
     c->in_input = false;
@@ -693,6 +700,51 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 /*
+ * The rest of a large fragment (a WRITE's data) goes straight from the socket into the
+ * record being assembled; what follows it (the next record's start) into the input
+ * buffer. false: nothing to read that way.
+ */
+#define DIRECT_MIN 16384u
+static bool read_direct(struct nfs3_conn *c, int fd, struct evbuffer *in)
+{
+    struct evbuffer_iovec v;
+    struct iovec iov[2];
+    size_t want = 0;
+    void *p = cfs_rpc_rm_direct(&c->rm, &want);
+    ssize_t n;
+
+    if (p == NULL || want < DIRECT_MIN)
+        return false;
+    if (evbuffer_reserve_space(in, 4096, &v, 1) != 1) {
+        conn_close(c);
+        return true;
+    }
+    iov[0].iov_base = p;
+    iov[0].iov_len = want;
+    iov[1].iov_base = v.iov_base;
+    iov[1].iov_len = v.iov_len;
+    n = readv(fd, iov, 2);
+    if (n <= 0) {
+        evbuffer_commit_space(in, &v, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return true;
+        event_cb(c->bev, (short)(BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR)),
+                 c);
+        return true;
+    }
+    if ((size_t)n <= want) {
+        cfs_rpc_rm_commit(&c->rm, (size_t)n);
+        evbuffer_commit_space(in, &v, 0);
+    } else {
+        cfs_rpc_rm_commit(&c->rm, want);
+        v.iov_len = (size_t)n - want;
+        evbuffer_commit_space(in, &v, 1);
+    }
+    process_input(c);
+    return true;
+}
+
+/*
  * The socket is readable. libevent 2.1's bufferevent reads at most 4 KiB per wake-up
  * (EVBUFFER_MAX_READ), so a 1 MiB WRITE took 256 trips through epoll; read what the
  * kernel holds (FIONREAD, up to a record) into the input buffer in one readv instead.
@@ -710,6 +762,8 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     if (c->bev == NULL)
         return;
     in = bufferevent_get_input(c->bev);
+    if (evbuffer_get_length(in) == 0 && read_direct(c, fd, in))
+        return;
     if (ioctl(fd, FIONREAD, &avail) != 0 || avail < 4096)
         avail = 4096;
     if (avail > (int)NFS3_IO_CHUNK + 65536)

@@ -81,6 +81,14 @@ void cfs_rpc_rm_free(struct cfs_rpc_rm *rm);
  * After an error the stream is unusable: close the connection.
  */
 ssize_t cfs_rpc_rm_feed(struct cfs_rpc_rm *rm, const void *data, size_t n);
+/*
+ * Reading a fragment's body straight into the record (no copy through another buffer):
+ * while a fragment body is pending, where its remaining bytes go and how many (*n);
+ * NULL when none is pending. Read at most *n bytes there, then report them with
+ * cfs_rpc_rm_commit(), which completes the fragment (and the record) as feed would.
+ */
+void *cfs_rpc_rm_direct(struct cfs_rpc_rm *rm, size_t *n);
+void cfs_rpc_rm_commit(struct cfs_rpc_rm *rm, size_t n);
 /* Take the completed record (heap, free() it); NULL unless rm->done. Resets for the next. */
 uint8_t *cfs_rpc_rm_take(struct cfs_rpc_rm *rm, size_t *len);
 /* Write the record mark of a single-fragment record of `len` bytes. */
