@@ -15,7 +15,8 @@
  *                    identity_by_access_key/identity_by_name with struct
  *                    cfs_identity_info (cfs/identity.h); struct cfs_vfs_op lock_owner
  *                    (leases broken by the VFS) and CFS_VFS_OP_HAS; GETATTR flag
- *                    CFS_ATTR_FRESH and READ flag CFS_READ_FD (cfs/vfs.h). The first
+ *                    CFS_ATTR_FRESH and READ flag CFS_READ_FD (cfs/vfs.h);
+ *                    cfs_rpc_rm_direct/cfs_rpc_rm_commit (cfs/rpc.h). The first
  *                    release ships as 1.0.
  *   2026-11-25  1.0  first ABI: module descriptor, host API table (log, config, metrics,
  *                    health, listeners, loops, timers, work pool, services, vfs slot).
