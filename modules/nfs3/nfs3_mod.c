@@ -39,6 +39,11 @@ static const struct cfs_directive nfs3_directives[] = {
      "serve NLM4 byte-range locks and NSM on the NFS port", NULL},
     {"nlm_grace_ms", CFS_CONF_INT, "15000", offsetof(struct nfs3_conf, nlm_grace_ms), NULL,
      "after a restart with lock holders, only reclaims are granted this long", NULL},
+    {"nlm_block_ms", CFS_CONF_INT, "120000", offsetof(struct nfs3_conf, nlm_block_ms), NULL,
+     "a blocked LOCK the client stops re-sending is forgotten after this long", NULL},
+    {"nlm_callback_rpcbind_port", CFS_CONF_INT, "111",
+     offsetof(struct nfs3_conf, nlm_callback_rpcbind_port), NULL,
+     "port of the client's rpcbind, asked for its NLM port before a GRANTED callback", NULL},
     CFS_DIRECTIVES_END,
 };
 
@@ -153,6 +158,7 @@ static int nfs3_init(const struct cfs_host_api *api, void **state)
     s->magic = NFS3_SRV_MAGIC;
     s->api = api;
     pthread_mutex_init(&s->mnt_mu, NULL);
+    pthread_mutex_init(&s->nlm_mu, NULL);
     metrics_init(s);
     *state = s;
     return 0;
@@ -203,6 +209,16 @@ static int nfs3_configure(void *state, const struct cfs_conf_node *section, void
     if (c->drc_entries < 0 || c->drc_entries > (1 << 22)) {
         snprintf(err, errlen, "nfs3.drc_entries: expected 0..4194304, found %lld",
                  (long long)c->drc_entries);
+        goto fail;
+    }
+    if (c->nlm_block_ms < 1000 || c->nlm_block_ms > 86400000) {
+        snprintf(err, errlen, "nfs3.nlm_block_ms: expected 1000..86400000, found %lld",
+                 (long long)c->nlm_block_ms);
+        goto fail;
+    }
+    if (c->nlm_callback_rpcbind_port < 1 || c->nlm_callback_rpcbind_port > 65535) {
+        snprintf(err, errlen, "nfs3.nlm_callback_rpcbind_port: expected 1..65535, found %lld",
+                 (long long)c->nlm_callback_rpcbind_port);
         goto fail;
     }
     *out = c;
@@ -328,6 +344,7 @@ static int nfs3_start(void *state, void *conf)
         }
     }
     nlm_start(s, c); /* the grace period is known before the first call */
+    nlm_grant_start(s);
     rc = open_listeners(s, c, NULL);
     if (rc < 0)
         goto fail;
@@ -388,6 +405,7 @@ static void nfs3_stop(void *state)
 
     atomic_store(&s->draining, true);
     close_listeners(s, true);
+    nlm_grant_stop(s);
     if (atomic_load(&s->conf))
         nfs3_rpcbind_register(s, false);
     if (s->loop_conns == NULL) {
@@ -431,6 +449,7 @@ static void nfs3_fini(void *state)
     nlm_fini(s);
     if (s->loop_conns == NULL) {
         pthread_mutex_destroy(&s->mnt_mu);
+        pthread_mutex_destroy(&s->nlm_mu);
         free(s);
     }
 }

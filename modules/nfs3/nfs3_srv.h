@@ -12,6 +12,7 @@
 
 #include <cfs/cfs.h>
 #include <cfs/errmap.h>
+#include <cfs/lock.h>
 
 #include "nfs3.h"
 
@@ -31,6 +32,8 @@ struct nfs3_conf {
     bool rpcbind;
     bool nlm;            /* serve NLM4 + NSM */
     int64_t nlm_grace_ms;
+    int64_t nlm_block_ms;            /* a blocked LOCK not re-sent this long is forgotten */
+    int64_t nlm_callback_rpcbind_port; /* where a client's NLM port is asked (GRANTED) */
     struct nfs3_conf *retired_next; /* kept until stop: loops may still read it */
 };
 
@@ -69,6 +72,12 @@ struct nfs3_srv {
     uint32_t nsm_state;
     uint64_t *nlm_known;           /* client ids already recorded (under mnt_mu) */
     size_t nlm_nknown;
+    /* blocked locks waiting for a GRANTED callback (nlm_grant.c) */
+    pthread_mutex_t nlm_mu;
+    struct nlm_block *nlm_blocks;
+    size_t nlm_nblocks;
+    atomic_int nlm_posts;          /* calls posted to loop 0 not yet run */
+    cfs_timer *nlm_sweep;
 };
 
 #define NFS3_SRV_MAGIC 0x4e465333u /* "NFS3" */
@@ -149,6 +158,24 @@ bool nfs3_client_allowed(const struct cfs_export_info *info, const struct sockad
 void nlm_proc_run(struct nfs3_req *r);
 void nlm_start(struct nfs3_srv *s, const struct nfs3_conf *c);
 void nlm_fini(struct nfs3_srv *s);
+/* Remember that `name` holds locks (for the grace period after a restart). */
+void nlm_record_client(struct nfs3_srv *s, cfs_loop *loop, const char *name);
+
+/* ---- nlm_grant.c ---- */
+/* A blocking LOCK: 0 granted now, 1 blocked (a GRANTED callback follows when it can be
+ * taken), or a negative error of the lock manager. */
+int nlm_block_lock(struct nfs3_req *r, const struct cfs_lock_key *key,
+                   const struct cfs_lock_owner *o, enum cfs_lock_type type, uint64_t offset,
+                   uint64_t len);
+/* Stop waiting for that lock (CANCEL, UNLOCK; and a non-blocking LOCK that got it):
+ * true when a waiter was found. release: a lock already taken for the client but not yet
+ * acknowledged is given back (CANCEL), else it stays the client's. */
+bool nlm_block_forget(struct nfs3_srv *s, const struct cfs_lock_key *key,
+                      const struct cfs_lock_owner *o, uint64_t offset, uint64_t len,
+                      bool release);
+void nlm_blocks_drop(struct nfs3_srv *s, uint64_t client); /* 0: all */
+void nlm_grant_start(struct nfs3_srv *s);
+void nlm_grant_stop(struct nfs3_srv *s);
 
 /* ---- rpcbind.c ---- */
 void nfs3_rpcbind_register(struct nfs3_srv *s, bool set);

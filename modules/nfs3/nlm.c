@@ -4,9 +4,10 @@
  * NSM (status monitor) so a rebooted client's SM_NOTIFY drops its locks.
  *
  * TEST, LOCK, NM_LOCK, CANCEL, UNLOCK and FREE_ALL are served synchronously. A blocking
- * LOCK that conflicts answers NLM4_BLOCKED; the client retries it (Linux polls every 30 s)
- * and is granted once the holder unlocks. The asynchronous _MSG/_RES procedures and
- * GRANTED callbacks are not used (PROC_UNAVAIL).
+ * LOCK that conflicts answers NLM4_BLOCKED and waits in nlm_grant.c: once the holder
+ * unlocks, the lock is taken for the client and an NLM4_GRANTED call tells it (a client
+ * that re-sends its LOCK meanwhile is answered as before). The asynchronous _MSG/_RES
+ * procedures are not served (PROC_UNAVAIL).
  *
  * Grace: the names of clients that held locks are kept in <state_dir>/nlm-clients. When
  * the gateway starts and that file lists clients, new locks are refused with
@@ -106,15 +107,14 @@ static void record_done(void *arg, int status)
 }
 
 /* Remember that `name` holds locks (once per name per run). */
-static void record_client(struct nfs3_req *r, const char *name)
+void nlm_record_client(struct nfs3_srv *s, cfs_loop *loop, const char *name)
 {
-    struct nfs3_srv *s = r->conn->srv;
     const char *dir = s->api->state_dir ? s->api->state_dir() : NULL;
     uint64_t id = client_id(name);
     struct record_job *j;
     bool known = false;
 
-    if (dir == NULL || dir[0] == '\0' || s->api->work_submit == NULL)
+    if (dir == NULL || dir[0] == '\0' || s->api->work_submit == NULL || loop == NULL)
         return;
     pthread_mutex_lock(&s->mnt_mu);
     for (size_t i = 0; i < s->nlm_nknown; i++)
@@ -139,7 +139,7 @@ static void record_client(struct nfs3_req *r, const char *name)
     j->srv = s;
     snprintf(j->path, sizeof(j->path), "%s/%s", dir, NLM_CLIENTS_FILE);
     snprintf(j->name, sizeof(j->name), "%s\n", name);
-    if (s->api->work_submit(r->conn->loop, record_work, record_done, j) != 0)
+    if (s->api->work_submit(loop, record_work, record_done, j) != 0)
         free(j);
 }
 
@@ -264,11 +264,18 @@ static void lock_step(struct nfs3_req *r)
             enc_res(r, rc == 0 ? NLM4_GRANTED_OK : NLM4_FAILED);
         break;
     case NLM4_LOCK: case NLM4_NM_LOCK:
-        rc = la->lock(&key, &w->o, type, n->offset, len, 0, NULL, NULL, NULL);
+        if (n->block && proc == NLM4_LOCK)
+            rc = nlm_block_lock(r, &key, &w->o, type, n->offset, len);
+        else
+            rc = la->lock(&key, &w->o, type, n->offset, len, 0, NULL, NULL, NULL);
+        if (rc == 0 && !(n->block && proc == NLM4_LOCK))
+            nlm_block_forget(s, &key, &w->o, n->offset, len, false); /* it has it now */
         if (rc == 0) {
             enc_res(r, NLM4_GRANTED_OK);
             if (proc == NLM4_LOCK)
-                record_client(r, n->caller);
+                nlm_record_client(s, r->conn->loop, n->caller);
+        } else if (rc == 1) {
+            enc_res(r, NLM4_BLOCKED); /* NLM4_GRANTED follows once it is ours */
         } else if (rc == -EAGAIN) {
             enc_res(r, n->block ? NLM4_BLOCKED : NLM4_DENIED);
         } else if (rc == -ENOLCK || rc == -ENOMEM) {
@@ -278,11 +285,14 @@ static void lock_step(struct nfs3_req *r)
         }
         break;
     case NLM4_UNLOCK:
+        nlm_block_forget(s, &key, &w->o, n->offset, len, false);
         la->unlock(&key, &w->o, n->offset, len, 0);
         enc_res(r, NLM4_GRANTED_OK);
         break;
     case NLM4_CANCEL:
-        /* No request waits inside the server: nothing to cancel. */
+        /* the client gave up waiting: forget it (a lock taken for it meanwhile is
+         * released); answered GRANTED (done) when nothing was waiting, as lockd does */
+        nlm_block_forget(s, &key, &w->o, n->offset, len, true);
         enc_res(r, NLM4_GRANTED_OK);
         break;
     default:
@@ -323,6 +333,7 @@ static void nlm_run(struct nfs3_req *r)
     if (proc == NLM4_FREE_ALL) {
         const struct cfs_lock_api *la = lock_api(s);
 
+        nlm_blocks_drop(s, client_id(n->caller));
         if (la)
             la->release_client(CFS_LOCK_PROTO_NLM, client_id(n->caller));
         goto done;
@@ -380,6 +391,7 @@ static void nsm_run(struct nfs3_req *r)
         break;
     case NSM_NOTIFY:
         /* The client rebooted: the locks it held are gone. */
+        nlm_blocks_drop(s, client_id(r->args.nlm.caller));
         if (la)
             la->release_client(CFS_LOCK_PROTO_NLM, client_id(r->args.nlm.caller));
         if (s->api->log)

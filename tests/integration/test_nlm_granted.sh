@@ -1,0 +1,46 @@
+#!/bin/sh
+# tests/integration/test_nlm_granted.sh - blocking NLM locks with the NLM4_GRANTED
+# callback (tests/nfs/nlm_granted.py plays both lock clients and client B's rpcbind and
+# NLM service; nfs3.nlm_callback_rpcbind_port points the gateway at that rpcbind).
+. "$(dirname "$0")/lib.sh"
+
+D="$T_TMP/conf"
+EXP="$T_TMP/export"
+mkdir -p "$D" "$EXP" "$T_TMP/state"
+printf 'lock me' >"$EXP/lockme.txt"
+NP=$(free_port)
+MP=$(free_port)
+RB=$(free_port)
+cat >"$D/gateway.conf" <<CONF
+gateway = { admin = "off"; log_level = "info"; state_dir = "$T_TMP/state"; };
+exports = ( { name = "export"; path = "$EXP"; root_squash = false; } );
+CONF
+cat >"$D/nfs3.conf" <<CONF
+nfs3 = { enabled = true; bind = "127.0.0.1:$NP"; mount_bind = "127.0.0.1:$MP"; rpcbind = false;
+         nlm_callback_rpcbind_port = $RB; };
+CONF
+start_gw start --config "$D" --module-path "$CFS_MODULE_DIR"
+if $PY - "$NP" <<'PYEOF'
+import socket, sys, time
+for _ in range(100):
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit(1)
+PYEOF
+then ok "gateway serves NFS and NLM on $NP"; else bad "gateway start: $(tail -3 "$T_TMP/gw.log")"; fi
+
+timeout 90 $PY "$CFS_SRC/tests/nfs/nlm_granted.py" 127.0.0.1 "$NP" "$MP" /export lockme.txt "$RB" \
+  >"$T_TMP/out" 2>&1
+rc=$?
+sed 's/^/  /' "$T_TMP/out"
+T_PASS=$((T_PASS + $(grep -c '^ok - ' "$T_TMP/out")))
+f=$(grep -c '^not ok - ' "$T_TMP/out")
+T_FAIL=$((T_FAIL + f))
+if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then bad "nlm_granted.py exited with $rc"; fi
+grep -q "NLM blocked lock of client-b: granted, the client acknowledged" "$T_TMP/gw.log" &&
+  ok "the grant is logged" || bad "no log line for the grant"
+check "gateway still running" kill -0 "$GW_PID"
+finish

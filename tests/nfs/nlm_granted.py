@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""tests/nfs/nlm_granted.py - blocking NLM4 locks and the NLM4_GRANTED callback against a
+running cfs-gateway. The script plays two lock clients over TCP and, for client B, the
+client side of the callback: a small rpcbind (UDP, on the port the gateway was told with
+nfs3.nlm_callback_rpcbind_port) that maps NLM v4/UDP to its own NLM service (UDP), which
+records each GRANTED call and answers it as the case wants.
+
+Cases: a blocked LOCK is granted by callback when the holder unlocks (cookie of the last
+re-sent LOCK, the lock's fields echoed) and is then held; CANCEL stops the wait; a client
+that declines the GRANTED call, or has no NLM service, gets the lock released; FREE_ALL
+drops the waiter; the gateway still answers NULL.
+
+usage: nlm_granted.py HOST NFS_PORT MOUNT_PORT EXPORT FILE RPCBIND_PORT
+"""
+import socket
+import struct
+import sys
+import threading
+import time
+
+HOST, PORT, MPORT, EXPORT, FILE, RBPORT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \
+    sys.argv[4], sys.argv[5], int(sys.argv[6])
+NLM, MNT, NFS, PMAP = 100021, 100005, 100003, 100000
+GRANTED, DENIED, BLOCKED = 0, 1, 3
+passed = failed = 0
+
+
+def check(ok, what):
+    global passed, failed
+    print(("ok - " if ok else "not ok - ") + what, flush=True)
+    passed, failed = (passed + 1, failed) if ok else (passed, failed + 1)
+
+
+def u32(v):
+    return struct.pack(">I", v & 0xFFFFFFFF)
+
+
+def u64(v):
+    return struct.pack(">Q", v)
+
+
+def opaque(b):
+    return u32(len(b)) + b + b"\0" * ((4 - len(b) % 4) % 4)
+
+
+class Dec:
+    def __init__(self, b):
+        self.b, self.at = b, 0
+
+    def u32(self):
+        v = struct.unpack(">I", self.b[self.at:self.at + 4])[0]
+        self.at += 4
+        return v
+
+    def u64(self):
+        v = struct.unpack(">Q", self.b[self.at:self.at + 8])[0]
+        self.at += 8
+        return v
+
+    def opaque(self):
+        n = self.u32()
+        v = self.b[self.at:self.at + n]
+        self.at += (n + 3) & ~3
+        return v
+
+    def skip_auth(self):
+        self.u32()
+        self.opaque()
+
+
+CRED = u32(1) + opaque(u32(1) + opaque(b"nlm") + u32(0) + u32(0) + u32(0))
+XID = [100]
+
+
+def rpc(s, prog, vers, proc, args=b""):
+    XID[0] += 1
+    msg = u32(XID[0]) + u32(0) + u32(2) + u32(prog) + u32(vers) + u32(proc) + CRED + \
+        u32(0) + u32(0) + args
+    s.sendall(u32(0x80000000 | len(msg)) + msg)
+    rec = b""
+    while True:
+        h = b""
+        while len(h) < 4:
+            h += s.recv(4 - len(h))
+        n = struct.unpack(">I", h)[0]
+        b = b""
+        while len(b) < (n & 0x7FFFFFFF):
+            b += s.recv((n & 0x7FFFFFFF) - len(b))
+        rec += b
+        if n & 0x80000000:
+            break
+    assert struct.unpack(">I", rec[:4])[0] == XID[0]
+    astat = struct.unpack(">I", rec[20:24])[0] if rec[8:12] == u32(0) else 99
+    return astat, rec[24:]
+
+
+def nlm_stat(rest):
+    d = Dec(rest)
+    d.opaque()
+    return d.u32(), rest[d.at:]
+
+
+# ---- client B's side of the callback ----
+class Callback:
+    def __init__(self):
+        self.nlm = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.nlm.bind(("127.0.0.1", 0))
+        self.rb = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.rb.bind(("127.0.0.1", RBPORT))
+        self.answer = GRANTED      # what the NLM service answers to GRANTED
+        self.registered = True     # whether rpcbind knows the NLM service
+        self.calls = []            # decoded GRANTED calls
+        self.getports = 0
+        self.lock = threading.Lock()
+        self.stop = False
+        for sock, fn in ((self.nlm, self.on_nlm), (self.rb, self.on_rpcbind)):
+            sock.settimeout(0.2)
+            threading.Thread(target=self.serve, args=(sock, fn), daemon=True).start()
+
+    def serve(self, sock, fn):
+        while not self.stop:
+            try:
+                data, peer = sock.recvfrom(65536)
+            except socket.timeout:
+                continue
+            d = Dec(data)
+            xid, mtype, _rv, prog, vers, proc = (d.u32() for _ in range(6))
+            d.skip_auth()
+            d.skip_auth()
+            res = fn(prog, vers, proc, d)
+            if mtype == 0 and res is not None:
+                sock.sendto(u32(xid) + u32(1) + u32(0) + u32(0) + u32(0) + u32(0) + res, peer)
+
+    def on_rpcbind(self, prog, vers, proc, d):
+        if prog != PMAP or vers != 2 or proc != 3:
+            return None
+        p, v, prot = d.u32(), d.u32(), d.u32()
+        with self.lock:
+            self.getports += 1
+        ok = self.registered and p == NLM and v == 4 and prot == 17
+        return u32(self.nlm.getsockname()[1] if ok else 0)
+
+    def on_nlm(self, prog, vers, proc, d):
+        if prog != NLM or vers != 4 or proc != 5:
+            return None
+        c = {"cookie": d.opaque(), "exclusive": d.u32(), "caller": d.opaque(),
+             "fh": d.opaque(), "oh": d.opaque(), "svid": d.u32(), "offset": d.u64(),
+             "len": d.u64()}
+        with self.lock:
+            self.calls.append(c)
+            ans = self.answer
+        return opaque(c["cookie"]) + u32(ans)
+
+    def wait_call(self, n, secs):
+        end = time.time() + secs
+        while time.time() < end:
+            with self.lock:
+                if len(self.calls) >= n:
+                    return self.calls[n - 1]
+            time.sleep(0.05)
+        return None
+
+
+def main():
+    cb = Callback()
+    m = socket.create_connection((HOST, MPORT), timeout=5)
+    _, r = rpc(m, MNT, 3, 1, opaque(EXPORT.encode()))
+    root = r[8:8 + struct.unpack(">I", r[4:8])[0]]
+    m.close()
+    a_conn = socket.create_connection((HOST, PORT), timeout=10)
+    b_conn = socket.create_connection((HOST, PORT), timeout=10)
+    _, r = rpc(a_conn, NFS, 3, 3, opaque(root) + opaque(FILE.encode()))  # LOOKUP
+    fh = r[8:8 + struct.unpack(">I", r[4:8])[0]] if r[:4] == u32(0) else b""
+    check(len(fh) > 0, "LOOKUP %s for its handle" % FILE)
+    A, B = b"client-a", b"client-b"
+
+    def lobj(who, svid, off, ln):
+        return opaque(who) + opaque(fh) + opaque(who + b"-oh") + u32(svid) + u64(off) + u64(ln)
+
+    def lock(s, who, svid, off, ln, block=False, cookie=b"ck"):
+        args = opaque(cookie) + u32(block) + u32(1) + lobj(who, svid, off, ln) + u32(0) + u32(3)
+        a, rest = rpc(s, NLM, 4, 2, args)
+        return nlm_stat(rest)[0] if a == 0 else -a
+
+    def unlock(s, who, svid, off, ln):
+        a, rest = rpc(s, NLM, 4, 4, opaque(b"ck") + lobj(who, svid, off, ln))
+        return nlm_stat(rest)[0] if a == 0 else -a
+
+    def cancel(s, who, svid, off, ln):
+        a, rest = rpc(s, NLM, 4, 3, opaque(b"ck") + u32(1) + u32(1) + lobj(who, svid, off, ln))
+        return nlm_stat(rest)[0] if a == 0 else -a
+
+    def test(s, who, svid, off, ln):
+        a, rest = rpc(s, NLM, 4, 1, opaque(b"ck") + u32(1) + lobj(who, svid, off, ln))
+        st, more = nlm_stat(rest) if a == 0 else (-a, b"")
+        holder = struct.unpack(">i", more[4:8])[0] if st == DENIED else None
+        return st, holder
+
+    # 1. granted by callback when the holder unlocks
+    check(lock(a_conn, A, 11, 0, 100) == GRANTED, "A: LOCK [0,100)")
+    check(lock(b_conn, B, 22, 10, 10, block=True, cookie=b"ckB1") == BLOCKED,
+          "B: blocking LOCK [10,20) -> BLOCKED")
+    check(lock(b_conn, B, 22, 10, 10, block=True, cookie=b"ckB2") == BLOCKED,
+          "B: the LOCK re-sent -> still BLOCKED")
+    check(cb.wait_call(1, 0.5) is None, "no GRANTED while A holds the lock")
+    check(unlock(a_conn, A, 11, 0, 100) == GRANTED, "A: UNLOCK")
+    c = cb.wait_call(1, 5)
+    check(c is not None, "B's NLM service got NLM4_GRANTED after A's unlock")
+    if c:
+        check(c["cookie"] == b"ckB2" and c["exclusive"] == 1 and c["caller"] == B and
+              c["fh"] == fh and c["oh"] == B + b"-oh" and c["svid"] == 22 and
+              c["offset"] == 10 and c["len"] == 10,
+              "GRANTED carries the last LOCK's cookie and the lock (%r)" % (c,))
+    time.sleep(0.3)
+    st, holder = test(a_conn, A, 11, 15, 1)
+    check(st == DENIED and holder == 22, "A: TEST [15,16) denied, held by B (svid %s)" % holder)
+    check(lock(b_conn, B, 22, 10, 10) == GRANTED, "B: LOCK [10,20) again: already its own")
+    check(unlock(b_conn, B, 22, 10, 10) == GRANTED, "B: UNLOCK [10,20)")
+    check(test(a_conn, A, 11, 15, 1)[0] == GRANTED, "A: TEST [15,16) free again")
+
+    # 2. CANCEL stops the wait
+    n0 = len(cb.calls)
+    check(lock(a_conn, A, 11, 0, 100) == GRANTED, "A: LOCK [0,100)")
+    check(lock(b_conn, B, 22, 30, 10, block=True) == BLOCKED, "B: blocking LOCK [30,40)")
+    check(cancel(b_conn, B, 22, 30, 10) == GRANTED, "B: CANCEL [30,40)")
+    check(unlock(a_conn, A, 11, 0, 100) == GRANTED, "A: UNLOCK")
+    check(cb.wait_call(n0 + 1, 1.5) is None, "no GRANTED after the CANCEL")
+    check(test(a_conn, A, 11, 35, 1)[0] == GRANTED, "A: TEST [35,36) free")
+
+    # 3. the client declines the granted lock: released
+    cb.answer = DENIED
+    n0 = len(cb.calls)
+    check(lock(a_conn, A, 11, 0, 100) == GRANTED, "A: LOCK [0,100)")
+    check(lock(b_conn, B, 22, 50, 10, block=True) == BLOCKED, "B: blocking LOCK [50,60)")
+    check(unlock(a_conn, A, 11, 0, 100) == GRANTED, "A: UNLOCK")
+    check(cb.wait_call(n0 + 1, 5) is not None, "B's NLM service got GRANTED (and declines)")
+    time.sleep(0.3)
+    check(test(a_conn, A, 11, 55, 1)[0] == GRANTED, "declined: the lock was released")
+    cb.answer = GRANTED
+
+    # 4. no NLM service at the client's rpcbind: released
+    cb.registered = False
+    g0 = cb.getports
+    check(lock(a_conn, A, 11, 0, 100) == GRANTED, "A: LOCK [0,100)")
+    check(lock(b_conn, B, 22, 60, 10, block=True) == BLOCKED, "B: blocking LOCK [60,70)")
+    check(unlock(a_conn, A, 11, 0, 100) == GRANTED, "A: UNLOCK")
+    end = time.time() + 5
+    while time.time() < end and cb.getports == g0:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    check(cb.getports > g0 and test(a_conn, A, 11, 65, 1)[0] == GRANTED,
+          "no NLM service registered: the lock was released")
+    cb.registered = True
+
+    # 5. FREE_ALL drops the waiter
+    n0 = len(cb.calls)
+    check(lock(a_conn, A, 11, 0, 100) == GRANTED, "A: LOCK [0,100)")
+    check(lock(b_conn, B, 22, 70, 10, block=True) == BLOCKED, "B: blocking LOCK [70,80)")
+    a, _ = rpc(b_conn, NLM, 4, 23, opaque(B) + u32(5))
+    check(a == 0, "FREE_ALL for B")
+    check(unlock(a_conn, A, 11, 0, 100) == GRANTED, "A: UNLOCK")
+    check(cb.wait_call(n0 + 1, 1.5) is None, "no GRANTED after FREE_ALL")
+
+    a, _ = rpc(a_conn, NLM, 4, 0)
+    check(a == 0, "NLM NULL still answered")
+    cb.stop = True
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
