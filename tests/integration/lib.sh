@@ -18,6 +18,19 @@ free_port() {
   $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+wait_port() { # port: until a TCP connect to 127.0.0.1:port succeeds (10 s)
+  $PY - "$1" <<'EOF'
+import socket, sys, time
+for _ in range(100):
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit(1)
+EOF
+}
+
 # http GET: prints "CODE BODY"
 http_get() { # url
   curl -s -o "$T_TMP/body" -w '%{http_code}' --max-time 5 "$1" 2>/dev/null

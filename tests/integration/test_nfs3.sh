@@ -37,19 +37,6 @@ MP=$(free_port)
 Q="nfsport=$NP&mountport=$MP&version=3"
 URL="nfs://127.0.0.1/export?$Q"
 
-wait_port() { # port
-  $PY - "$1" <<'EOF'
-import socket, sys, time
-for _ in range(100):
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
-        sys.exit(0)
-    except OSError:
-        time.sleep(0.1)
-sys.exit(1)
-EOF
-}
-
 gw() { # extra start options...
   start_gw start nfs --export "$EXP" --nfs-port "$NP" --mount-port "$MP" \
     --admin 127.0.0.1:0 --module-path "$CFS_MODULE_DIR" --state-dir "$STATE" "$@"

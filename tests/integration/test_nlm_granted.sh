@@ -20,17 +20,7 @@ nfs3 = { enabled = true; bind = "127.0.0.1:$NP"; mount_bind = "127.0.0.1:$MP"; r
          nlm_callback_rpcbind_port = $RB; };
 CONF
 start_gw start --config "$D" --module-path "$CFS_MODULE_DIR"
-if $PY - "$NP" <<'PYEOF'
-import socket, sys, time
-for _ in range(100):
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
-        sys.exit(0)
-    except OSError:
-        time.sleep(0.1)
-sys.exit(1)
-PYEOF
-then ok "gateway serves NFS and NLM on $NP"; else bad "gateway start: $(tail -3 "$T_TMP/gw.log")"; fi
+if wait_port "$NP"; then ok "gateway serves NFS and NLM on $NP"; else bad "gateway start: $(tail -3 "$T_TMP/gw.log")"; fi
 
 timeout 90 $PY "$CFS_SRC/tests/nfs/nlm_granted.py" 127.0.0.1 "$NP" "$MP" /export lockme.txt "$RB" \
   >"$T_TMP/out" 2>&1

@@ -18,86 +18,12 @@ import sys
 import threading
 import time
 
+from rpcwire import Dec, check, nlm_stat, opaque, rpc, summary, u32, u64
+
 HOST, PORT, MPORT, EXPORT, FILE, RBPORT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \
     sys.argv[4], sys.argv[5], int(sys.argv[6])
 NLM, MNT, NFS, PMAP = 100021, 100005, 100003, 100000
 GRANTED, DENIED, BLOCKED = 0, 1, 3
-passed = failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    print(("ok - " if ok else "not ok - ") + what, flush=True)
-    passed, failed = (passed + 1, failed) if ok else (passed, failed + 1)
-
-
-def u32(v):
-    return struct.pack(">I", v & 0xFFFFFFFF)
-
-
-def u64(v):
-    return struct.pack(">Q", v)
-
-
-def opaque(b):
-    return u32(len(b)) + b + b"\0" * ((4 - len(b) % 4) % 4)
-
-
-class Dec:
-    def __init__(self, b):
-        self.b, self.at = b, 0
-
-    def u32(self):
-        v = struct.unpack(">I", self.b[self.at:self.at + 4])[0]
-        self.at += 4
-        return v
-
-    def u64(self):
-        v = struct.unpack(">Q", self.b[self.at:self.at + 8])[0]
-        self.at += 8
-        return v
-
-    def opaque(self):
-        n = self.u32()
-        v = self.b[self.at:self.at + n]
-        self.at += (n + 3) & ~3
-        return v
-
-    def skip_auth(self):
-        self.u32()
-        self.opaque()
-
-
-CRED = u32(1) + opaque(u32(1) + opaque(b"nlm") + u32(0) + u32(0) + u32(0))
-XID = [100]
-
-
-def rpc(s, prog, vers, proc, args=b""):
-    XID[0] += 1
-    msg = u32(XID[0]) + u32(0) + u32(2) + u32(prog) + u32(vers) + u32(proc) + CRED + \
-        u32(0) + u32(0) + args
-    s.sendall(u32(0x80000000 | len(msg)) + msg)
-    rec = b""
-    while True:
-        h = b""
-        while len(h) < 4:
-            h += s.recv(4 - len(h))
-        n = struct.unpack(">I", h)[0]
-        b = b""
-        while len(b) < (n & 0x7FFFFFFF):
-            b += s.recv((n & 0x7FFFFFFF) - len(b))
-        rec += b
-        if n & 0x80000000:
-            break
-    assert struct.unpack(">I", rec[:4])[0] == XID[0]
-    astat = struct.unpack(">I", rec[20:24])[0] if rec[8:12] == u32(0) else 99
-    return astat, rec[24:]
-
-
-def nlm_stat(rest):
-    d = Dec(rest)
-    d.opaque()
-    return d.u32(), rest[d.at:]
 
 
 # ---- client B's side of the callback ----
@@ -264,8 +190,7 @@ def main():
     a, _ = rpc(a_conn, NLM, 4, 0)
     check(a == 0, "NLM NULL still answered")
     cb.stop = True
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":

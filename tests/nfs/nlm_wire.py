@@ -5,70 +5,21 @@ FREE_ALL, SM_NOTIFY, and (phase "grace") the grace period after a restart.
 
 usage: nlm_wire.py locks|grace HOST NFS_PORT MOUNT_PORT EXPORT FILE
 """
-import struct
 import socket
+import struct
 import sys
+
+from rpcwire import check, nlm_stat, opaque, rpc, summary, u32, u64
 
 PHASE, HOST, PORT, MPORT, EXPORT, FILE = sys.argv[1], sys.argv[2], int(sys.argv[3]), \
     int(sys.argv[4]), sys.argv[5], sys.argv[6]
 NLM, NSM, MNT, NFS = 100021, 100024, 100005, 100003
-passed = failed = 0
 GRANTED, DENIED, BLOCKED, GRACE = 0, 1, 3, 4
-
-
-def check(ok, what):
-    global passed, failed
-    print(("ok - " if ok else "not ok - ") + what, flush=True)
-    passed, failed = (passed + 1, failed) if ok else (passed, failed + 1)
-
-
-def u32(v):
-    return struct.pack(">I", v & 0xFFFFFFFF)
-
-
-def u64(v):
-    return struct.pack(">Q", v)
-
-
-def opaque(b):
-    return u32(len(b)) + b + b"\0" * ((4 - len(b) % 4) % 4)
-
-
-CRED = u32(1) + opaque(u32(1) + opaque(b"nlm") + u32(0) + u32(0) + u32(0))
-XID = [1]
-
-
-def rpc(s, prog, vers, proc, args=b""):
-    XID[0] += 1
-    msg = u32(XID[0]) + u32(0) + u32(2) + u32(prog) + u32(vers) + u32(proc) + CRED + \
-        u32(0) + u32(0) + args
-    s.sendall(u32(0x80000000 | len(msg)) + msg)
-    rec = b""
-    while True:
-        h = b""
-        while len(h) < 4:
-            h += s.recv(4 - len(h))
-        n = struct.unpack(">I", h)[0]
-        b = b""
-        while len(b) < (n & 0x7FFFFFFF):
-            b += s.recv((n & 0x7FFFFFFF) - len(b))
-        rec += b
-        if n & 0x80000000:
-            break
-    assert struct.unpack(">I", rec[:4])[0] == XID[0]
-    astat = struct.unpack(">I", rec[20:24])[0] if rec[8:12] == u32(0) else 99
-    return astat, rec[24:]
 
 
 def lock_obj(caller, fh, svid, off, ln, oh=None):
     return opaque(caller) + opaque(fh) + opaque(oh or caller + b"-oh") + u32(svid) + \
         u64(off) + u64(ln)
-
-
-def nlm_stat(rest):
-    clen = struct.unpack(">I", rest[:4])[0]
-    at = 4 + ((clen + 3) & ~3)
-    return struct.unpack(">I", rest[at:at + 4])[0], rest[at + 4:]
 
 
 def main():
@@ -130,8 +81,7 @@ def main():
         check(lock(B, 22, 500, 1) == GRACE, "after restart: new LOCK -> DENIED_GRACE_PERIOD")
         check(lock(A, 11, 0, 1, reclaim=True) == GRANTED, "after restart: reclaim LOCK granted")
     s.close()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,102 @@
+"""tests/nfs/rpcwire.py - the ONC RPC plumbing the raw-wire NFS tests share: XDR
+encoding, a small decoder, one call over a TCP record-marked stream with AUTH_SYS, and
+the ok / not ok bookkeeping (a final "N passed, N failed" from summary())."""
+import struct
+
+passed = failed = 0
+
+
+def check(ok, what):
+    global passed, failed
+    print(("ok - " if ok else "not ok - ") + what, flush=True)
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+
+
+def summary():
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+def u32(v):
+    return struct.pack(">I", v & 0xFFFFFFFF)
+
+
+def u64(v):
+    return struct.pack(">Q", v)
+
+
+def opaque(b):
+    return u32(len(b)) + b + b"\0" * ((4 - len(b) % 4) % 4)
+
+
+class Dec:
+    """Reads XDR items from bytes, front to back."""
+
+    def __init__(self, b):
+        self.b, self.at = b, 0
+
+    def u32(self):
+        v = struct.unpack(">I", self.b[self.at:self.at + 4])[0]
+        self.at += 4
+        return v
+
+    def u64(self):
+        v = struct.unpack(">Q", self.b[self.at:self.at + 8])[0]
+        self.at += 8
+        return v
+
+    def opaque(self):
+        n = self.u32()
+        v = self.b[self.at:self.at + n]
+        self.at += (n + 3) & ~3
+        return v
+
+    def skip_auth(self):
+        self.u32()
+        self.opaque()
+
+
+def auth_sys(machine=b"nlm", uid=0, gid=0):
+    return u32(1) + opaque(u32(1) + opaque(machine) + u32(uid) + u32(gid) + u32(0))
+
+
+_xid = [1]
+
+
+def rpc(s, prog, vers, proc, args=b"", cred=None):
+    """One call on TCP socket s: (accept_stat or 99 when denied, results)."""
+    _xid[0] += 1
+    msg = u32(_xid[0]) + u32(0) + u32(2) + u32(prog) + u32(vers) + u32(proc) + \
+        (cred or auth_sys()) + u32(0) + u32(0) + args
+    s.sendall(u32(0x80000000 | len(msg)) + msg)
+    rec = b""
+    while True:
+        h = b""
+        while len(h) < 4:
+            c = s.recv(4 - len(h))
+            if not c:
+                raise EOFError("closed")
+            h += c
+        n = struct.unpack(">I", h)[0]
+        b = b""
+        while len(b) < (n & 0x7FFFFFFF):
+            c = s.recv((n & 0x7FFFFFFF) - len(b))
+            if not c:
+                raise EOFError("closed")
+            b += c
+        rec += b
+        if n & 0x80000000:
+            break
+    assert struct.unpack(">I", rec[:4])[0] == _xid[0]
+    astat = struct.unpack(">I", rec[20:24])[0] if rec[8:12] == u32(0) else 99
+    return astat, rec[24:]
+
+
+def nlm_stat(rest):
+    """nlm4_res / nlm4_testres: (stat, what follows)."""
+    d = Dec(rest)
+    d.opaque()
+    return d.u32(), rest[d.at:]
