@@ -12,30 +12,10 @@ import socket
 import struct
 import sys
 
+from rpcwire import check, opaque, summary, u32, u64
+
 HOST, PORT, MPORT, EXPORT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 NFS, MNT = 100003, 100005
-passed = failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    print(("ok - " if ok else "not ok - ") + what, flush=True)
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-
-
-def u32(v):
-    return struct.pack(">I", v & 0xFFFFFFFF)
-
-
-def u64(v):
-    return struct.pack(">Q", v)
-
-
-def opaque(b):
-    return u32(len(b)) + b + b"\0" * ((4 - len(b) % 4) % 4)
 
 
 def auth_sys(uid=0, gid=0, gids=(), machine=b"wire"):
@@ -244,8 +224,7 @@ def main():
     s.close()
     null_ok("random arguments")
 
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":
