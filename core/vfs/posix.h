@@ -74,11 +74,53 @@ int px_index_open(struct px *px, const char *state_dir);
 void px_index_close(struct px *px);
 void px_index_note(struct px *px, uint64_t parent, const char *name, uint64_t ino);
 void px_index_forget(struct px *px, uint64_t parent, const char *name, uint64_t ino);
+/* posix_handle.c: a statx as the namespace's attributes (GETATTR's conversion) */
+void px_attr_from_statx(struct px *px, const struct statx *st, struct cfs_attr *a);
 int px_index_fh(struct px *px, int fd, struct cfs_fh *out);
+/* The same from a statx of the object (with its birth time), or -EAGAIN. */
+int px_index_fh_statx(struct px *px, const struct statx *st, struct cfs_fh *out);
 int px_index_resolve(struct px *px, const uint8_t *payload, size_t len, int *fd);
 
 /* posix_dir.c */
 int px_readdir(struct px *px, struct cfs_vfs_op *op);
+
+/* posix_dircache.c: directory streams kept between READDIR calls, handles by inode */
+struct px_dstream;
+/* A stream of directory dir_ino (ctime as now, opened as cred through pathfd, an fd of
+ * it) positioned at cookie: a kept one when it fits, else a new open (+ seek). The
+ * caller's credentials must be in force. */
+int px_ds_get(struct px *px, uint64_t dir_ino, const struct timespec *ctime,
+              const struct cfs_cred *cred, uint64_t cookie, int pathfd,
+              struct px_dstream **out);
+/* The next entry (1), the end (0) or -errno; name stays valid until the next call. */
+int px_ds_next(struct px_dstream *s, uint64_t *ino, uint64_t *cookie, const char **name);
+int px_ds_fd(const struct px_dstream *s);
+/* Should the attributes of the entry just handed out go to the attribute cache? Not
+ * past the first 4096 of a listing: a big directory would only churn the cache. */
+bool px_ds_attr_put(const struct px_dstream *s);
+/* READDIRPLUS entries computed by the last call on s and not sent (the reply took fewer):
+ * the entry for (cookie, name) when the resume point was inside them, else NULL. */
+const struct cfs_dirent *px_ds_reuse(struct px_dstream *s, uint64_t cookie, const char *name);
+/* Keep the last entries of this call's n (names: offsets into `names`) for px_ds_reuse;
+ * gen: cfs__attr_gen() read before they were computed. */
+void px_ds_keep(struct px_dstream *s, const struct cfs_dirent *ents, size_t n,
+                const char *names, uint64_t gen);
+/* Done with s: kept for the next call of the listing (keep), else closed. */
+void px_ds_put(struct px_dstream *s, bool keep);
+/* Close the kept streams of an export (0: all); call at export removal and flushes. */
+void px_ds_flush(uint32_t export_id);
+unsigned px_ds_count(void);
+uint64_t px_ds_reused(void); /* entries px_ds_reuse gave, since start */
+void px_ds_limits(unsigned max_streams, unsigned max_age_ms); /* 32, 10000 by default */
+/* The handle of the object statx'd in st, when known by inode (kernel handles only). */
+bool px_hc_get(struct px *px, const struct statx *st, struct cfs_fh *out);
+void px_hc_prefetch(struct px *px, uint64_t ino); /* a hint before the statx */
+void px_hc_put(struct px *px, const struct statx *st, const struct cfs_fh *fh);
+/* The same from a handle and the attributes made from one fd of the object (px_adopt, so
+ * that a listing after LOOKUPs or CREATEs needs no name_to_handle_at). Where the file
+ * system has no birth time (attr btime = ctime) px_hc_get never asks, so no harm. */
+void px_hc_note(struct px *px, const struct cfs_attr *a, const struct cfs_fh *fh);
+void px_hc_stats(uint64_t *hits, uint64_t *misses);
 
 /* posix_xattr.c */
 int px_xattr(struct px *px, struct cfs_vfs_op *op);

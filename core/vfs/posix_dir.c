@@ -5,28 +5,26 @@
  * verifier is derived from the directory's mtime and returned in op->verf; since the
  * offsets stay valid, a changed verifier is not refused (as Linux nfsd). With op->plus,
  * each entry also gets its handle and attributes. The directory is opened and read as
- * the caller (read permission; search permission for the plus lookups).
+ * the caller (read permission; search permission for the plus lookups). The open
+ * directory is kept between the calls of one listing (posix_dircache.c).
+ *
+ * Per READDIRPLUS entry: one statx (under the caller's credentials, which checks search
+ * permission), and the handle from it when it can be made without another call: the
+ * index scheme's handle is inode + birth-time hash (as px_index_fh makes it), a kernel
+ * handle seen before comes from the handle cache; else name_to_handle_at as LOOKUP does.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "posix.h"
 
 #define RD_DEFAULT 256u
 #define RD_MAX 65536u
-
-struct linux_dirent64 {
-    uint64_t d_ino;
-    int64_t d_off;
-    unsigned short d_reclen;
-    unsigned char d_type;
-    char d_name[];
-};
 
 struct rd {
     struct cfs_dirent *ents;
@@ -58,10 +56,20 @@ static int rd_add(struct rd *rd, uint64_t cookie, uint64_t ino, const char *name
     return 0;
 }
 
-static void rd_plus(struct px *px, struct cfs_vfs_op *op, int dirfd, struct cfs_dirent *e,
-                    const char *name)
+/* The handle of the object statx'd in st without a call, when the scheme allows. */
+static bool rd_fh_fast(struct px *px, const struct statx *st, struct cfs_fh *out)
 {
-    int r;
+    if (!(st->stx_mask & STATX_BTIME))
+        return false;
+    if (!px->idx)
+        return px_hc_get(px, st, out);
+    return px_index_fh_statx(px, st, out) == 0;
+}
+
+static void rd_plus(struct px *px, struct cfs_vfs_op *op, int dirfd, bool put,
+                    struct cfs_dirent *e, const char *name)
+{
+    struct statx st;
     if (strcmp(name, ".") == 0 || (strcmp(name, "..") == 0 && op->attr.fileid == px->root_ino)) {
         e->fh = op->fh;
         if (strcmp(name, "..") == 0)
@@ -71,8 +79,30 @@ static void rd_plus(struct px *px, struct cfs_vfs_op *op, int dirfd, struct cfs_
         e->has_attr = true;
         return;
     }
-    r = px_fh_of(px, dirfd, name, &e->fh);
-    if (r < 0) {
+    if (strcmp(name, "..") == 0)
+        goto slow;
+    px_hc_prefetch(px, e->fileid); /* the d_ino: the slot loads during the statx */
+    uint64_t gen = cfs__attr_gen();
+    if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME, &st) < 0)
+        return; /* gone, or no search permission: the name alone */
+    if (makedev(st.stx_dev_major, st.stx_dev_minor) != px->dev)
+        goto slow; /* a mount point: as LOOKUP would answer */
+    if (!rd_fh_fast(px, &st, &e->fh)) {
+        if (px_fh_of(px, dirfd, name, &e->fh) < 0) {
+            e->fh.len = 0;
+            return;
+        }
+        px_hc_put(px, &st, &e->fh);
+    }
+    px_attr_from_statx(px, &st, &e->attr);
+    if (put)
+        cfs__attr_put(px->id, &e->attr, gen);
+    e->has_attr = true;
+    e->fileid = e->attr.fileid;
+    px_index_note(px, op->attr.fileid, name, e->attr.fileid);
+    return;
+slow:
+    if (px_fh_of(px, dirfd, name, &e->fh) < 0) {
         e->fh.len = 0;
         return;
     }
@@ -86,10 +116,11 @@ static void rd_plus(struct px *px, struct cfs_vfs_op *op, int dirfd, struct cfs_
 int px_readdir(struct px *px, struct cfs_vfs_op *op)
 {
     struct cfs__fdc_ent *d = NULL;
+    struct px_dstream *s = NULL;
     struct rd rd = { 0 };
-    char path[32], *buf = NULL;
-    bool cred = false, full = false;
-    int fd = -1, r;
+    struct cfs_cred cred;
+    bool entered = false, end = false;
+    int r;
 
     if ((r = px_resolve(px, &op->fh, &d)) < 0)
         return r;
@@ -100,53 +131,51 @@ int px_readdir(struct px *px, struct cfs_vfs_op *op)
         r = -ENOTDIR;
         goto out;
     }
-    uint32_t s = (uint32_t)op->attr.mtime.tv_sec, ns = (uint32_t)op->attr.mtime.tv_nsec;
-    memcpy(op->verf, &s, 4);
-    memcpy(op->verf + 4, &ns, 4);
+    uint32_t vs = (uint32_t)op->attr.mtime.tv_sec, vns = (uint32_t)op->attr.mtime.tv_nsec;
+    memcpy(op->verf, &vs, 4);
+    memcpy(op->verf + 4, &vns, 4);
     rd.max = op->length == 0 ? RD_DEFAULT : op->length > RD_MAX ? RD_MAX : op->length;
     rd.ents = malloc(rd.max * sizeof(*rd.ents));
-    buf = malloc(32768);
-    if (!rd.ents || !buf) {
+    if (!rd.ents) {
         r = -ENOMEM;
         goto out;
     }
-    px_procpath(path, d->fd);
-    if ((r = px_cred_enter(px, op)) < 0)
+    cfs__export_map_cred(px->exp, op->cred, &cred);
+    if ((r = cfs__cred_enter(&cred)) < 0)
         goto out;
-    cred = true;
-    fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        r = -errno;
+    entered = true;
+    uint64_t gen0 = cfs__attr_gen(); /* before px_ds_get checks the kept entries */
+    if ((r = px_ds_get(px, op->attr.fileid, &op->attr.ctime, &cred, op->cookie, d->fd, &s)) < 0)
         goto out;
-    }
-    if (op->cookie && lseek(fd, (off_t)op->cookie, SEEK_SET) < 0) {
-        r = errno == EINVAL ? CFS_EBADCOOKIE : -errno;
-        goto out;
-    }
+    int dirfd = px_ds_fd(s);
     op->eof = false;
-    while (!full) {
-        long n = syscall(SYS_getdents64, fd, buf, 32768);
-        if (n < 0) {
-            r = -errno;
+    while (rd.n < rd.max) {
+        uint64_t ino, cookie;
+        const char *name;
+        r = px_ds_next(s, &ino, &cookie, &name);
+        if (r < 0)
             goto out;
-        }
-        if (n == 0) {
-            op->eof = true;
+        if (r == 0) {
+            op->eof = end = true;
             break;
         }
-        for (long off = 0; off < n;) {
-            struct linux_dirent64 *de = (struct linux_dirent64 *)(void *)(buf + off);
-            off += de->d_reclen;
-            if (rd.n == rd.max) {
-                full = true;
-                break;
+        if ((r = rd_add(&rd, cookie, ino, name)) < 0)
+            goto out;
+        if (op->plus) {
+            struct cfs_dirent *e = &rd.ents[rd.n - 1];
+            const struct cfs_dirent *old = px_ds_reuse(s, cookie, name);
+            if (old) { /* computed a moment ago by the last call, not sent */
+                e->fileid = old->fileid;
+                e->fh = old->fh;
+                e->attr = old->attr;
+                e->has_attr = old->has_attr;
+            } else {
+                rd_plus(px, op, dirfd, px_ds_attr_put(s), e, name);
             }
-            if ((r = rd_add(&rd, (uint64_t)de->d_off, de->d_ino, de->d_name)) < 0)
-                goto out;
-            if (op->plus)
-                rd_plus(px, op, fd, &rd.ents[rd.n - 1], de->d_name);
         }
     }
+    if (!end)
+        px_ds_keep(s, rd.ents, op->plus ? rd.n : 0, rd.names, gen0);
     /* one block: entries then names; the core frees it (op->priv[0]) */
     size_t esz = rd.n * sizeof(*rd.ents);
     char *block = malloc(esz + rd.nlen + 1);
@@ -164,13 +193,11 @@ int px_readdir(struct px *px, struct cfs_vfs_op *op)
     op->priv[0] = block;
     r = 0;
 out:
-    if (fd >= 0)
-        close(fd);
-    if (cred)
+    px_ds_put(s, r == 0 && !end);
+    if (entered)
         cfs__cred_leave();
     free(rd.ents);
     free(rd.names);
-    free(buf);
     cfs__fdc_put(px->paths, d);
     return r;
 }

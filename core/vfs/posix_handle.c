@@ -87,7 +87,7 @@ int px_fh_of(struct px *px, int dirfd, const char *name, struct cfs_fh *out)
     return cfs__fh_seal(px->id, payload, 1 + h.fh.handle_bytes, out);
 }
 
-static void attr_from_statx(struct px *px, const struct statx *st, struct cfs_attr *a)
+void px_attr_from_statx(struct px *px, const struct statx *st, struct cfs_attr *a)
 {
     memset(a, 0, sizeof(*a));
     switch (st->stx_mode & S_IFMT) {
@@ -148,7 +148,7 @@ int px_statx(struct px *px, int dirfd, const char *name, struct cfs_attr *out)
     }
     if (st.stx_nlink == 0 && !name)
         return -ESTALE; /* open but deleted */
-    attr_from_statx(px, &st, out);
+    px_attr_from_statx(px, &st, out);
     cfs__attr_put(px->id, out, gen);
     return 0;
 }
@@ -279,7 +279,7 @@ int px_resolve(struct px *px, const struct cfs_fh *fh, struct cfs__fdc_ent **out
     if (!px->idx && S_ISDIR(st.stx_mode) && st.stx_ino != px->root_ino &&
         (r = px_below_root(px, fd)) < 0)
         goto out;
-    attr_from_statx(px, &st, &a);
+    px_attr_from_statx(px, &st, &a);
     cfs__attr_put(px->id, &a, gen);
     e = cfs__fdc_add(px->paths, fh, 1u + fh->len, fd, st.stx_ino);
     fd = -1;
@@ -305,6 +305,7 @@ static int px_adopt(struct px *px, int fd, struct cfs_fh *fh, struct cfs_attr *a
         close(fd);
         return r;
     }
+    px_hc_note(px, attr, fh); /* a listing later finds its handle without a call */
     cfs__fdc_put(px->paths, cfs__fdc_add(px->paths, fh, 1u + fh->len, fd, attr->fileid));
     return 0;
 }
@@ -528,6 +529,7 @@ out:
 static void px_export_close(void *ctx)
 {
     struct px *px = ctx;
+    px_ds_flush(px->id); /* directory streams kept between READDIR calls */
     cfs__fdc_free(px->paths);
     cfs__fdc_free(px->files);
     close(px->root_fd);
@@ -568,6 +570,7 @@ static int px_probe(void *ctx)
 static void px_flush(void *ctx)
 {
     struct px *px = ctx;
+    px_ds_flush(px->id);
     cfs__fdc_flush(px->paths);
     cfs__fdc_flush(px->files);
 }

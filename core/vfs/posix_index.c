@@ -261,18 +261,29 @@ static uint32_t index_gen(int fd, const struct statx *st)
     return gen;
 }
 
+static int index_seal(struct px *px, uint64_t ino, uint32_t gen, struct cfs_fh *out)
+{
+    uint8_t payload[13];
+    payload[0] = 0xFF;
+    memcpy(payload + 1, &ino, 8);
+    memcpy(payload + 9, &gen, 4);
+    return cfs__fh_seal(px->id, payload, sizeof(payload), out);
+}
+
 int px_index_fh(struct px *px, int fd, struct cfs_fh *out)
 {
     struct statx st;
-    uint8_t payload[13];
     int r = px_statx_fd(fd, &st);
     if (r < 0)
         return r;
-    uint32_t gen = index_gen(fd, &st);
-    payload[0] = 0xFF;
-    memcpy(payload + 1, &st.stx_ino, 8);
-    memcpy(payload + 9, &gen, 4);
-    return cfs__fh_seal(px->id, payload, sizeof(payload), out);
+    return index_seal(px, st.stx_ino, index_gen(fd, &st), out);
+}
+
+int px_index_fh_statx(struct px *px, const struct statx *st, struct cfs_fh *out)
+{
+    if (!(st->stx_mask & STATX_BTIME))
+        return -EAGAIN; /* the generation needs the object itself */
+    return index_seal(px, st->stx_ino, index_gen(-1, st), out);
 }
 
 int px_index_resolve(struct px *px, const uint8_t *p, size_t plen, int *out)

@@ -51,6 +51,7 @@ static int child_handle(struct px *px, int dirfd, uint64_t dir_ino, const char *
     }
     op->has_attr = true;
     px_index_note(px, dir_ino, name, op->attr.fileid);
+    px_hc_note(px, &op->attr, &op->out_fh);
     cfs__fdc_put(px->paths,
                  cfs__fdc_add(px->paths, &op->out_fh, 1u + op->out_fh.len, fd, op->attr.fileid));
     return 0;
