@@ -344,10 +344,10 @@ static int nfs3_start(void *state, void *conf)
         }
     }
     nlm_start(s, c); /* the grace period is known before the first call */
-    nlm_grant_start(s);
     rc = open_listeners(s, c, NULL);
     if (rc < 0)
         goto fail;
+    nlm_grant_start(s);
     nfs3_rpcbind_register(s, true);
     s->api->log(CFS_LOG_NOTICE, NFS3_TAG, "NFSv3 on %s (port %d), MOUNT on port %d%s",
                 c->bind, s->nfs_port, s->l_mnt ? s->mnt_port : s->nfs_port,

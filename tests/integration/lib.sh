@@ -14,8 +14,27 @@ check() { # description, command...
   if "$@" >/dev/null 2>&1; then ok "$d"; else bad "$d"; fi
 }
 
+# A free port below the kernel's ephemeral range: a port from that range can be taken
+# as the source port of any outgoing connection while a test restarts its server.
 free_port() {
-  $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  $PY - <<'EOF'
+import random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(200):
+    p = random.randint(10000, max(10001, lo - 1))
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", p))
+        u.close()
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break
+EOF
 }
 
 wait_port() { # port: until a TCP connect to 127.0.0.1:port succeeds (10 s)
