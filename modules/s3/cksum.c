@@ -144,12 +144,35 @@ size_t s3_ck_size(enum s3_ck_alg a)
     return (unsigned)a < S3_CK__COUNT ? ck_info[a].size : 0;
 }
 
+/*
+ * OpenSSL 3 looks a digest up in its provider store (under a lock shared by every thread)
+ * each time EVP_DigestInit_ex is handed EVP_sha256() and friends; fetch each once instead.
+ */
+static const EVP_MD *md_sha1, *md_sha256, *md_md5;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+static void md_fetch(void)
+{
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+    md_sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+    md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    md_md5 = EVP_MD_fetch(NULL, "MD5", NULL);
+#endif
+    if (!md_sha1)
+        md_sha1 = EVP_sha1();
+    if (!md_sha256)
+        md_sha256 = EVP_sha256();
+    if (!md_md5)
+        md_md5 = EVP_md5();
+}
+
 static const EVP_MD *ck_md(enum s3_ck_alg a)
 {
+    pthread_once(&md_once, md_fetch);
     switch (a) {
-    case S3_CK_SHA1: return EVP_sha1();
-    case S3_CK_SHA256: return EVP_sha256();
-    case S3_CK_MD5: return EVP_md5();
+    case S3_CK_SHA1: return md_sha1;
+    case S3_CK_SHA256: return md_sha256;
+    case S3_CK_MD5: return md_md5;
     default: return NULL;
     }
 }
@@ -231,7 +254,7 @@ void s3_ck_free(struct s3_ck *c)
 void s3_sha256(const void *p, size_t n, uint8_t out[32])
 {
     unsigned int len = 32;
-    EVP_Digest(p, n, out, &len, EVP_sha256(), NULL);
+    EVP_Digest(p, n, out, &len, ck_md(S3_CK_SHA256), NULL);
 }
 
 void s3_sha256_hex(const void *p, size_t n, char out[65])
@@ -244,11 +267,37 @@ void s3_sha256_hex(const void *p, size_t n, char out[65])
 void s3_md5(const void *p, size_t n, uint8_t out[16])
 {
     unsigned int len = 16;
-    EVP_Digest(p, n, out, &len, EVP_md5(), NULL);
+    EVP_Digest(p, n, out, &len, ck_md(S3_CK_MD5), NULL);
 }
 
+/* HMAC-SHA-256 (RFC 2104) on the fetched digest: no MAC lookup per call. */
 void s3_hmac_sha256(const void *key, size_t klen, const void *p, size_t n, uint8_t out[32])
 {
+    uint8_t k0[64] = {0}, pad[64], inner[32];
     unsigned int len = 32;
-    HMAC(EVP_sha256(), key, (int)klen, p, n, out, &len);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    const EVP_MD *md = ck_md(S3_CK_SHA256);
+    if (!ctx) {
+        HMAC(EVP_sha256(), key, (int)klen, p, n, out, &len);
+        return;
+    }
+    if (klen > sizeof(k0))
+        EVP_Digest(key, klen, k0, &len, md, NULL);
+    else if (klen)
+        memcpy(k0, key, klen);
+    for (int i = 0; i < 64; i++)
+        pad[i] = k0[i] ^ 0x36;
+    EVP_DigestInit_ex(ctx, md, NULL);
+    EVP_DigestUpdate(ctx, pad, sizeof(pad));
+    EVP_DigestUpdate(ctx, p, n);
+    EVP_DigestFinal_ex(ctx, inner, &len);
+    for (int i = 0; i < 64; i++)
+        pad[i] = k0[i] ^ 0x5c;
+    EVP_DigestInit_ex(ctx, md, NULL);
+    EVP_DigestUpdate(ctx, pad, sizeof(pad));
+    EVP_DigestUpdate(ctx, inner, sizeof(inner));
+    EVP_DigestFinal_ex(ctx, out, &len);
+    EVP_MD_CTX_free(ctx);
+    OPENSSL_cleanse(k0, sizeof(k0));
+    OPENSSL_cleanse(pad, sizeof(pad));
 }

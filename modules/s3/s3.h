@@ -39,6 +39,8 @@
 #define S3_VERSIONS_DIR "versions"  /* <root>/.cfs-s3/versions/<bucket>/<key>/<version-id> */
 #define S3_VID_MAX 40               /* version id buffer ("null" or 32 URL-safe chars) */
 #define S3_MAX_POLICY 16384
+#define S3_TMP_SHARDS 8 /* staging subdirectories (spread create/unlink over directory locks) */
+#define S3_INLINE_BODY (64u << 10) /* GET bodies up to this size go out with the headers */
 
 struct s3_conf {
     bool enabled;
@@ -96,6 +98,9 @@ struct s3_conn;
 
 struct s3_metrics {
     cfs_metric *requests, *errors, *latency, *bytes_in, *bytes_out, *conns;
+    /* series looked up once (a lookup takes the family's lock): by op, and status class */
+    _Atomic(cfs_series *) s_req[S3OP__COUNT][6];
+    _Atomic(cfs_series *) s_lat[S3OP__COUNT], s_in[S3OP__COUNT], s_out[S3OP__COUNT];
 };
 
 struct s3_server {
@@ -108,6 +113,7 @@ struct s3_server {
     struct cfs_fh root;         /* export root */
     struct cfs_fh stage;        /* <root>/.cfs-s3 */
     struct cfs_fh tmp;          /* <root>/.cfs-s3/tmp */
+    struct cfs_fh tmpsh[S3_TMP_SHARDS]; /* <root>/.cfs-s3/tmp/s<N>: staging, one per pool thread */
     struct cfs_fh uploads;      /* <root>/.cfs-s3/uploads */
     struct cfs_fh versions;     /* <root>/.cfs-s3/versions */
     struct cfs_cred cred;
@@ -163,6 +169,7 @@ struct s3_req {
     struct s3_buf rhdr;   /* extra header lines "Name: value\r\n" */
     struct s3_buf rbody;  /* response body (XML) */
     const char *rtype;    /* Content-Type of rbody */
+    bool rbody_obj;       /* rbody holds object data (a small GET), not an XML document */
     int file_fd;          /* GET: serve [file_off, file_off+file_len) of this fd */
     uint64_t file_off, file_len;
     bool head;            /* HEAD: headers only (Content-Length of the object) */
@@ -182,6 +189,9 @@ struct s3_put {
     enum s3_ck_alg ck_alg;       /* x-amz-checksum-* header, trailer or sdk-checksum-algorithm */
     char ck_expect[S3_CK_B64_MAX + 8];
     int werr;                    /* first write error (negative errno) */
+    bool one_job;                /* open, write and commit run in one pool job ... */
+    bool has_bfh;                /* ... so commit reuses the bucket open looked up */
+    struct cfs_fh bfh;
     /* the multipart target when UploadPart */
     char upload_id[40];
     uint32_t part_number;
@@ -200,6 +210,9 @@ void s3_req_error(struct s3_req *r, enum s3_err e, const char *detail);
 void s3_run_op(struct s3_req *r);                  /* every non-streaming operation */
 int s3_put_open(struct s3_req *r);                 /* create the temp file (pool) */
 void s3_put_write(struct s3_req *r, const struct iovec *iov, int n); /* (pool) */
+/* The two halves of s3_put_write; they may run at once on two pool threads (one batch). */
+void s3_put_hash(struct s3_req *r, const struct iovec *iov, int n);
+void s3_put_pwrite(struct s3_req *r, const struct iovec *iov, int n);
 void s3_put_commit(struct s3_req *r);              /* verify + rename (pool) */
 void s3_put_abort(struct s3_server *s, struct s3_put *p); /* drop the temp file (pool) */
 int s3_stage_init(struct s3_server *s);            /* create .cfs-s3/{tmp,uploads} */
@@ -240,6 +253,8 @@ enum s3_err s3_meta_from_request(struct s3_req *r, const struct cfs_fh *fh);
 void s3_meta_copy(struct s3_server *s, const struct cfs_fh *src, const struct cfs_fh *dst,
                   bool only_content);
 int s3_tmp_create(struct s3_server *s, char name[64], struct cfs_fh *fh, int *fd);
+/* The staging directory a name from s3_tmp_create lives in. */
+const struct cfs_fh *s3_tmp_dir(struct s3_server *s, const char *name);
 enum s3_err s3_key_check(const char *key);
 int s3_read_through(struct s3_server *s, const struct cfs_fh *fh, uint64_t off, uint64_t len,
                     struct s3_ck *md5, int dst, uint64_t dst_off);

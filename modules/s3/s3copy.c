@@ -167,7 +167,7 @@ out:
     if (fd >= 0)
         close(fd);
     if (have_tmp)
-        s3_remove(s, &s->tmp, tmpname, false);
+        s3_remove(s, s3_tmp_dir(s, tmpname), tmpname, false);
 }
 
 /* UploadPartCopy: copy the (ranged) source into dst_dir/dst_name, MD5 on the way. */
@@ -204,10 +204,10 @@ int s3__copy_range(struct s3_req *r, const struct cfs_fh *dst_dir, const char *d
         rc = -errno;
     if (rc == 0) {
         s3_store_etag(s, &tfh, etag_out);
-        rc = s3_rename(s, &s->tmp, tmpname, dst_dir, dst_name);
+        rc = s3_rename(s, s3_tmp_dir(s, tmpname), tmpname, dst_dir, dst_name);
     }
     if (rc < 0) {
-        s3_remove(s, &s->tmp, tmpname, false);
+        s3_remove(s, s3_tmp_dir(s, tmpname), tmpname, false);
         s3_req_error(r, rc == -ENOENT ? S3E_NoSuchUpload : s3_err_from_errno(rc, false), NULL);
         return rc;
     }

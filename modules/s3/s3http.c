@@ -1,10 +1,12 @@
 /*
  * modules/s3/s3http.c - mod_s3's HTTP/1.1 side: one bufferevent per connection on the
- * loop that accepted it, the shared streaming request parser (cfs/http.h), SigV4
- * authentication, routing to an operation, request bodies (buffered for XML operations,
- * streamed for PUT/UploadPart through a bounded staging buffer written by pool jobs, with
- * aws-chunked decoding), responses (XML, or the object's file by reference so the socket
- * layer can sendfile it), keep-alive, pipelining, 100-continue, timeouts and lingering
+ * loop that accepted it (on plain TCP it only writes: the module reads the socket itself
+ * with large readv calls and SO_RCVLOWAT, see on_readable), the shared streaming request
+ * parser (cfs/http.h), SigV4 authentication, routing to an operation, request bodies
+ * (buffered for XML operations, streamed for PUT/UploadPart through a bounded staging
+ * buffer written by pool jobs, with aws-chunked decoding), responses (XML, a small object
+ * read with the headers, or a larger object's file by reference so the socket layer can
+ * sendfile it), keep-alive, pipelining, 100-continue, timeouts and lingering
  * close after an early error.
  */
 #include <errno.h>
@@ -15,7 +17,9 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -37,6 +41,8 @@
 #define S3_MAX_OBJECT (5ull << 30) /* single PUT limit */
 #define S3_IDLE_SECS 120
 #define S3_LINGER_SECS 2
+#define S3_READ_MAX (1u << 20)     /* bytes per readv on a plain-TCP connection */
+#define S3_RCVLOWAT_MAX (128 * 1024) /* wake-up threshold while a large body arrives */
 
 enum bmode { B_DISCARD = 0, B_BUFFER, B_STREAM };
 enum jobkind { J_NONE = 0, J_OP, J_OPEN, J_WRITE, J_COMMIT, J_ABORT, J_WHOLE };
@@ -59,6 +65,10 @@ struct s3_conn {
     bool tls;
     struct event *hdr_timer; /* the header section's deadline (header_timeout_ms) */
     bool hdr_armed;
+    /* plain TCP: we read the socket ourselves (see on_readable); the bufferevent writes */
+    struct event *rev;
+    bool rd_on;
+    int rcvlowat;
 };
 
 struct s3_creq {
@@ -80,12 +90,17 @@ struct s3_creq {
     bool has_decoded;
     uint64_t decoded_len;
     uint64_t discarded;
+    uint64_t body_seen;    /* body bytes the parser has passed on */
     struct s3_ck body_sha; /* buffered bodies with a signed payload hash */
     bool body_sha_on;
     enum s3_err pend_err;  /* a failure seen on the loop while a pool job ran */
     char pend_detail[128];
     struct evbuffer *stage;
     struct evbuffer *wbuf;
+    struct iovec *wiov;    /* J_WRITE: wbuf's pieces, hashed and written by two pool jobs */
+    int nwiov;
+    int njobs;             /* pool jobs of q->job still out (J_WRITE: 2) */
+    bool hash_lost;        /* a batch's digest job could not be queued: the upload fails */
     struct s3_put put;
 };
 
@@ -94,6 +109,9 @@ static void conn_free(struct s3_conn *c);
 static void respond(struct s3_creq *q);
 static void pump(struct s3_creq *q);
 static void linger_event_cb(struct bufferevent *bev, short what, void *arg);
+static void rd_set(struct s3_conn *c, bool on);
+static void rd_update(struct s3_conn *c);
+static void rcvlowat_set(struct s3_conn *c, int want);
 
 static uint64_t now_us(void)
 {
@@ -132,6 +150,7 @@ static void creq_free(struct s3_creq *q)
         evbuffer_free(q->stage);
     if (q->wbuf)
         evbuffer_free(q->wbuf);
+    free(q->wiov);
     free(q);
 }
 
@@ -160,7 +179,7 @@ static void job_work(void *arg)
     switch (q->job) {
     case J_OP: s3_run_op(&q->r); break;
     case J_OPEN: q->jobrc = s3_put_open(&q->r); break;
-    case J_WRITE: write_wbuf(q); break;
+    case J_WRITE: s3_put_pwrite(&q->r, q->wiov, q->nwiov); break;
     case J_WHOLE:
         q->jobrc = s3_put_open(&q->r);
         if (q->jobrc == 0) {
@@ -175,15 +194,61 @@ static void job_work(void *arg)
     s3_cred_set(NULL);
 }
 
+/* J_WRITE's other half, on another pool thread at the same time: the digests. */
+static void job_hash(void *arg)
+{
+    struct s3_creq *q = arg;
+    s3_put_hash(&q->r, q->wiov, q->nwiov);
+}
+
 static void job_done(void *arg, int status);
 
 static int submit(struct s3_creq *q, enum jobkind k)
 {
     q->job = k;
+    q->njobs = 1;
     int r = q->r.srv->api->work_submit(q->loop, job_work, job_done, q);
-    if (r < 0)
+    if (r < 0) {
         q->job = J_NONE;
+        q->njobs = 0;
+    }
     return r;
+}
+
+/*
+ * A staged batch: MD5 (and SHA-256, a checksum) on one pool thread while another writes it
+ * to the staging file, so a single stream is not held to the sum of both. job_done goes on
+ * once both are back.
+ */
+static int submit_write(struct s3_creq *q)
+{
+    int n = evbuffer_peek(q->wbuf, -1, NULL, NULL, 0);
+    free(q->wiov);
+    q->wiov = NULL;
+    q->nwiov = 0;
+    if (n > 0) {
+        struct evbuffer_iovec *v = calloc((size_t)n, sizeof(*v));
+        q->wiov = calloc((size_t)n, sizeof(*q->wiov));
+        if (!v || !q->wiov) {
+            free(v);
+            return -ENOMEM;
+        }
+        evbuffer_peek(q->wbuf, -1, NULL, v, n);
+        for (int i = 0; i < n; i++) {
+            q->wiov[i].iov_base = v[i].iov_base;
+            q->wiov[i].iov_len = v[i].iov_len;
+        }
+        free(v);
+        q->nwiov = n;
+    }
+    int r = submit(q, J_WRITE);
+    if (r < 0)
+        return r;
+    if (q->r.srv->api->work_submit(q->loop, job_hash, job_done, q) == 0)
+        q->njobs = 2;
+    else
+        q->hash_lost = true; /* the digests would miss this batch: fail the upload */
+    return 0;
 }
 
 /* Connection gone: drop the temp file if any, then free. */
@@ -222,8 +287,10 @@ static void fail(struct s3_creq *q, enum s3_err e, const char *detail)
 static void job_done(void *arg, int status)
 {
     struct s3_creq *q = arg;
-    enum jobkind k = q->job;
     (void)status;
+    if (--q->njobs > 0)
+        return; /* the other half of a J_WRITE is still out */
+    enum jobkind k = q->job;
     q->job = J_NONE;
     if (!q->c) {
         if (k == J_ABORT)
@@ -265,8 +332,9 @@ static void job_done(void *arg, int status)
     case J_WRITE:
         evbuffer_free(q->wbuf);
         q->wbuf = NULL;
-        if (q->put.werr) {
-            fail(q, s3_err_from_errno(q->put.werr, false), "write failed");
+        if (q->put.werr || q->hash_lost) {
+            fail(q, q->put.werr ? s3_err_from_errno(q->put.werr, false) : S3E_InternalError,
+                 "write failed");
             break;
         }
         if (q->failed) {
@@ -312,7 +380,7 @@ static void pump(struct s3_creq *q)
             return;
         }
         q->r.bytes_in += staged;
-        if (submit(q, J_WRITE) < 0) {
+        if (submit_write(q) < 0) {
             evbuffer_free(q->stage);
             q->stage = q->wbuf;
             q->wbuf = NULL;
@@ -358,6 +426,7 @@ static void error_body(struct s3_req *r)
 {
     struct s3_buf *b = &r->rbody;
     s3_buf_reset(b);
+    r->rbody_obj = false;
     s3_xml_decl(b);
     s3_xml_open(b, "Error");
     s3_xml_elem(b, "Code", s3_err_code(r->err));
@@ -401,8 +470,14 @@ static void respond(struct s3_creq *q)
         q->close_after = true;
     if (atomic_load(&s->draining))
         q->close_after = true;
-    char date[64];
-    s3_fmt_http_date((int64_t)time(NULL), date);
+    /* the Date header changes once a second: format it once per second per loop */
+    static __thread time_t date_t;
+    static __thread char date[64];
+    time_t now = time(NULL);
+    if (now != date_t || !date[0]) {
+        s3_fmt_http_date((int64_t)now, date);
+        date_t = now;
+    }
     evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: cfs-gateway\r\n"
                              "x-amz-request-id: %s\r\nx-amz-id-2: %s\r\n",
                         r->status, cfs_http_reason(r->status), date, r->reqid, r->reqid);
@@ -418,9 +493,10 @@ static void respond(struct s3_creq *q)
         blen = r->head_len;
     else
         blen = r->rbody.len;
-    if (!file && r->rbody.len && r->rtype)
+    /* (object data in rbody has its Content-Type among the stored headers) */
+    if (!file && !r->rbody_obj && r->rbody.len && r->rtype)
         evbuffer_add_printf(out, "Content-Type: %s\r\n", r->rtype);
-    else if (!file && r->rbody.len && !r->head)
+    else if (!file && !r->rbody_obj && r->rbody.len && !r->head)
         evbuffer_add_printf(out, "Content-Type: application/xml\r\n");
     if (r->status != 204 && r->status != 304 && !(r->status < 200))
         evbuffer_add_printf(out, "Content-Length: %" PRIu64 "\r\n",
@@ -451,7 +527,8 @@ static void respond(struct s3_creq *q)
     creq_free(q);
     if (close_after) {
         c->closing = true;
-        bufferevent_disable(c->bev, EV_READ);
+        rd_set(c, false);
+        rcvlowat_set(c, 0);
         /* write_cb runs once the answer is flushed and closes gently */
     }
 }
@@ -840,6 +917,7 @@ static void on_headers(struct s3_conn *c)
         if (!q->aws_chunked && hr->framing != CFS_HTTP_FRAMING_CHUNKED &&
             r->content_length <= S3_WRITE_CHUNK) {
             q->whole = true; /* small: one pool job once the body is in */
+            p->one_job = true;
         } else if (submit(q, J_OPEN) < 0) {
             e = S3E_SlowDown;
             goto bad;
@@ -1065,6 +1143,8 @@ static void process_input(struct s3_conn *c)
             on_headers(c);
             break;
         case CFS_HTTP_BODY:
+            if (q)
+                q->body_seen += dlen;
             if (q && q->bmode == B_STREAM && !q->aws_chunked && !q->failed && data == base &&
                 dlen == used) {
                 /* move the bytes, no copy */
@@ -1091,12 +1171,122 @@ static void process_input(struct s3_conn *c)
     }
 out:
     c->in_process = false;
+    rd_update(c);
     if (!c->closing && c->cur == NULL && cfs_http_parser_idle(c->hp) &&
         atomic_load(&c->srv->draining) && evbuffer_get_length(in) == 0) {
         c->closing = true;
         if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
             conn_free(c);
     }
+}
+
+/* ---- reading plain TCP ---- */
+
+/* Start or stop reading: our event (with the idle timeout) on plain TCP, else the bufferevent. */
+static void rd_set(struct s3_conn *c, bool on)
+{
+    if (!c->rev) {
+        if (on)
+            bufferevent_enable(c->bev, EV_READ);
+        else
+            bufferevent_disable(c->bev, EV_READ);
+        return;
+    }
+    if (on == c->rd_on)
+        return;
+    if (on) {
+        struct timeval tv = {S3_IDLE_SECS, 0};
+        c->rd_on = event_add(c->rev, &tv) == 0;
+    } else {
+        event_del(c->rev);
+        c->rd_on = false;
+    }
+}
+
+static void rcvlowat_set(struct s3_conn *c, int want)
+{
+    if (!c->rev || want == c->rcvlowat)
+        return;
+    int v = want > 0 ? want : 1;
+    if (setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)) == 0)
+        c->rcvlowat = want;
+}
+
+/*
+ * After the parser has run (plain TCP): stop reading while S3_IN_HIGH bytes wait (the
+ * back-pressure libevent's watermark gave), and while a large body with a known length is
+ * still arriving, ask the kernel to wake us only once a good part of it is there
+ * (SO_RCVLOWAT, never more than the body still owes, so it cannot stall).
+ */
+static void rd_update(struct s3_conn *c)
+{
+    if (!c->rev || c->closing || c->lingering)
+        return;
+    size_t inlen = evbuffer_get_length(bufferevent_get_input(c->bev));
+    rd_set(c, inlen < S3_IN_HIGH);
+    int want = 0;
+    const struct s3_creq *q = c->cur;
+    if (q && inlen == 0 && !q->body_done && q->r.has_content_length &&
+        q->r.content_length > q->body_seen) {
+        uint64_t left = q->r.content_length - q->body_seen;
+        if (left > 16384)
+            want = left > S3_RCVLOWAT_MAX ? S3_RCVLOWAT_MAX : (int)left;
+    }
+    rcvlowat_set(c, want);
+}
+
+/*
+ * The socket is readable (plain TCP). libevent 2.1's bufferevent reads at most 4 KiB per
+ * wake-up (EVBUFFER_MAX_READ), so a 1 GiB PUT took 262,144 trips through epoll; read what
+ * the kernel holds (FIONREAD, up to S3_READ_MAX) into the input buffer in one readv instead.
+ */
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct s3_conn *c = arg;
+    if (what & EV_TIMEOUT) {
+        /* idle (or the linger period is over); a client waiting for a long operation stays */
+        if (!c->lingering && c->cur && (c->cur->job != J_NONE || c->cur->body_done))
+            return;
+        conn_free(c);
+        return;
+    }
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    int avail = 0;
+    if (ioctl(fd, FIONREAD, &avail) != 0 || avail < 4096)
+        avail = 4096;
+    if (avail > (int)S3_READ_MAX)
+        avail = (int)S3_READ_MAX;
+    struct evbuffer_iovec v[2];
+    struct iovec iov[2];
+    int nv = evbuffer_reserve_space(in, avail, v, 2);
+    if (nv <= 0) {
+        conn_free(c);
+        return;
+    }
+    for (int i = 0; i < nv; i++) {
+        iov[i].iov_base = v[i].iov_base;
+        iov[i].iov_len = v[i].iov_len;
+    }
+    ssize_t n = readv(fd, iov, nv);
+    if (n <= 0) {
+        evbuffer_commit_space(in, v, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        conn_free(c); /* EOF or a reset, as the bufferevent's event callback did */
+        return;
+    }
+    ssize_t left = n;
+    for (int i = 0; i < nv; i++) {
+        if ((size_t)left < v[i].iov_len)
+            v[i].iov_len = (size_t)left;
+        left -= (ssize_t)v[i].iov_len;
+    }
+    evbuffer_commit_space(in, v, nv);
+    if (c->lingering) {
+        evbuffer_drain(in, evbuffer_get_length(in));
+        return;
+    }
+    process_input(c); /* ends with rd_update */
 }
 
 /* ---- connection ---- */
@@ -1114,6 +1304,18 @@ static void start_linger(struct s3_conn *c)
     if (!c->tls)
         shutdown(c->fd, SHUT_WR);
     struct timeval tv = {S3_LINGER_SECS, 0};
+    if (c->rev) {
+        /* our read event drops what arrives; EOF, an error or the timeout close */
+        rcvlowat_set(c, 0);
+        evbuffer_drain(bufferevent_get_input(c->bev),
+                       evbuffer_get_length(bufferevent_get_input(c->bev)));
+        event_del(c->rev);
+        c->rd_on = event_add(c->rev, &tv) == 0;
+        bufferevent_setcb(c->bev, NULL, NULL, linger_event_cb, c);
+        if (!c->rd_on)
+            conn_free(c);
+        return;
+    }
     bufferevent_set_timeouts(c->bev, &tv, NULL);
     struct evbuffer *in = bufferevent_get_input(c->bev);
     evbuffer_drain(in, evbuffer_get_length(in));
@@ -1183,6 +1385,8 @@ static void conn_free(struct s3_conn *c)
         c->next->prev = c->prev;
     if (c->hdr_timer)
         event_free(c->hdr_timer);
+    if (c->rev)
+        event_free(c->rev);
     bufferevent_free(c->bev);
     cfs_http_parser_free(c->hp);
     c->magic = 0;
@@ -1259,13 +1463,32 @@ void s3_accept(cfs_loop *loop, int fd, const struct sockaddr *peer, socklen_t pe
     }
     c->hdr_timer = evtimer_new(s->api->loop_base(loop), hdr_timeout_cb, c);
     bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
-    bufferevent_setwatermark(c->bev, EV_READ, 0, S3_IN_HIGH);
     /* libevent moves 16 KiB per syscall by default: let sendfile and reads take more */
     bufferevent_set_max_single_read(c->bev, 1u << 20);
     bufferevent_set_max_single_write(c->bev, c->tls ? (1u << 20) : (64u << 20));
     struct timeval tv = {S3_IDLE_SECS, 0};
-    bufferevent_set_timeouts(c->bev, &tv, &tv);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    if (c->tls) {
+        bufferevent_setwatermark(c->bev, EV_READ, 0, S3_IN_HIGH);
+        bufferevent_set_timeouts(c->bev, &tv, &tv);
+        bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    } else {
+        /* the bufferevent writes; reading is ours (on_readable), with the idle timeout */
+        c->rev = event_new(s->api->loop_base(loop), fd, EV_READ | EV_PERSIST, on_readable, c);
+        if (!c->rev) {
+            if (c->hdr_timer)
+                event_free(c->hdr_timer);
+            bufferevent_free(c->bev); /* closes fd */
+            cfs_http_parser_free(c->hp);
+            free(c);
+            return;
+        }
+        bufferevent_set_timeouts(c->bev, NULL, &tv);
+        bufferevent_disable(c->bev, EV_READ);
+        bufferevent_enable(c->bev, EV_WRITE);
+        /* bufferevent_socket_new freezes the input's end for its own reads only */
+        evbuffer_unfreeze(bufferevent_get_input(c->bev), 0);
+        rd_set(c, true);
+    }
     if (s->conns && c->loop_idx >= 0 && c->loop_idx < s->nloops) {
         c->next = s->conns[c->loop_idx];
         if (c->next)

@@ -130,15 +130,28 @@ static void register_metrics(struct s3_server *s)
     s->m.conns = api->metric_register(&d);
 }
 
+/* The series of family m for these labels, from *slot once looked up (series live until exit). */
+static cfs_series *series_cached(struct s3_server *s, cfs_metric *m, _Atomic(cfs_series *) *slot,
+                                 const char *const *lv)
+{
+    cfs_series *se = atomic_load_explicit(slot, memory_order_acquire);
+    if (!se && (se = s->api->metric_series(m, lv)) != NULL)
+        atomic_store_explicit(slot, se, memory_order_release);
+    return se;
+}
+
 void s3_metrics_observe(struct s3_server *s, const struct s3_req *r, double seconds)
 {
     const struct cfs_host_api *api = s->api;
     const char *op = s3_op_name(r->op);
+    unsigned oi = (unsigned)r->op < S3OP__COUNT ? (unsigned)r->op : 0;
     char cls[8];
-    snprintf(cls, sizeof(cls), "%dxx", r->status / 100 % 10);
+    int ci = r->status / 100 % 10;
+    snprintf(cls, sizeof(cls), "%dxx", ci);
     if (s->m.requests) {
         const char *lv[] = {op, cls};
-        cfs_series *se = api->metric_series(s->m.requests, lv);
+        cfs_series *se = ci < 6 ? series_cached(s, s->m.requests, &s->m.s_req[oi][ci], lv)
+                                : api->metric_series(s->m.requests, lv);
         if (se)
             api->counter_add(se, 1);
     }
@@ -150,17 +163,17 @@ void s3_metrics_observe(struct s3_server *s, const struct s3_req *r, double seco
     }
     const char *lo[] = {op};
     if (s->m.latency) {
-        cfs_series *se = api->metric_series(s->m.latency, lo);
+        cfs_series *se = series_cached(s, s->m.latency, &s->m.s_lat[oi], lo);
         if (se)
             api->histogram_observe(se, seconds);
     }
     if (r->bytes_in && s->m.bytes_in) {
-        cfs_series *se = api->metric_series(s->m.bytes_in, lo);
+        cfs_series *se = series_cached(s, s->m.bytes_in, &s->m.s_in[oi], lo);
         if (se)
             api->counter_add(se, (double)r->bytes_in);
     }
     if (r->bytes_out && s->m.bytes_out) {
-        cfs_series *se = api->metric_series(s->m.bytes_out, lo);
+        cfs_series *se = series_cached(s, s->m.bytes_out, &s->m.s_out[oi], lo);
         if (se)
             api->counter_add(se, (double)r->bytes_out);
     }

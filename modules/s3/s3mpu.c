@@ -303,7 +303,7 @@ out:
     if (fd >= 0)
         close(fd);
     if (tmpname[0])
-        s3_remove(s, &s->tmp, tmpname, false);
+        s3_remove(s, s3_tmp_dir(s, tmpname), tmpname, false);
     free(pfh);
     free(psize);
     s3_complete_req_free(&cr);

@@ -46,6 +46,17 @@ void s3_add_hdr(struct s3_req *r, const char *name, const char *fmt, ...)
 
 void s3_req_error(struct s3_req *r, enum s3_err e, const char *detail)
 {
+    if (e == S3E_SlowDown || e == S3E_ServiceUnavailable) {
+        /* retry-later answers are rare and clients may not retry: say where it came from */
+        int why = s3_err_take_retry();
+        r->srv->api->log(CFS_LOG_WARN, S3_TAG, "%s %s %s -> %d %s: %s%s%s", r->reqid, r->method,
+                         s3_op_name(r->op), s3_err_status(e), s3_err_code(e),
+                         why == CFS_ERETRY ? "the namespace answered retry-later (backend "
+                                             "breaker open, pool exhausted or a lease being broken)"
+                         : why             ? strerror(-why)
+                                           : "no errno (a pool job could not be queued, or a timeout)",
+                         detail ? "; " : "", detail ? detail : "");
+    }
     r->err = e;
     r->status = s3_err_status(e);
     if (detail)
@@ -345,6 +356,8 @@ static void stage_mode(struct s3_server *s, const struct cfs_fh *fh)
 
 int s3_stage_init(struct s3_server *s)
 {
+    if (__atomic_load_n(&s->ready, __ATOMIC_ACQUIRE))
+        return 0; /* every PUT asks: no mutex once it is set up */
     pthread_mutex_lock(&s->init_mu);
     const struct cfs_cred *saved = tl_cred;
     tl_cred = NULL;
@@ -376,9 +389,19 @@ int s3_stage_init(struct s3_server *s)
         goto out;
     }
     stage_mode(s, &s->tmp);
+    for (int i = 0; i < S3_TMP_SHARDS; i++) {
+        char sn[8];
+        snprintf(sn, sizeof(sn), "s%d", i);
+        if ((r = s3_mkdir(s, &s->tmp, sn, &s->tmpsh[i])) < 0) {
+            s->api->log(CFS_LOG_ERROR, S3_TAG, "cannot create %s/tmp/%s at the export root "
+                        "as uid %u: %s", S3_STAGE_DIR, sn, s->cred.uid, strerror(-r));
+            goto out;
+        }
+        stage_mode(s, &s->tmpsh[i]);
+    }
     stage_mode(s, &s->uploads);
     stage_mode(s, &s->versions);
-    s->ready = true;
+    __atomic_store_n(&s->ready, true, __ATOMIC_RELEASE);
 out:
     tl_cred = saved;
     pthread_mutex_unlock(&s->init_mu);
@@ -620,7 +643,12 @@ static void meta_to_response(struct s3_req *r, const struct cfs_fh *fh, bool che
         const char *n = names + i;
         size_t l = strnlen(n, nl - i);
         i += l + 1;
-        if (s3_meta_get_str(s, fh, n, val, 4096) < 0)
+        /* fetch only what becomes a header (not the ETag record, version stamps...) */
+        bool wanted = strcmp(n, CFS_META_CONTENT_TYPE) == 0 ||
+                      strncmp(n, CFS_META_USER, strlen(CFS_META_USER)) == 0 ||
+                      strncmp(n, S3_XATTR_HDR, strlen(S3_XATTR_HDR)) == 0 ||
+                      (checksums && strncmp(n, CFS_META_CHECKSUM, strlen(CFS_META_CHECKSUM)) == 0);
+        if (!wanted || s3_meta_get_str(s, fh, n, val, 4096) < 0)
             continue;
         if (strcmp(n, CFS_META_CONTENT_TYPE) == 0) {
             s3_add_hdr(r, "Content-Type", "%s", val);
@@ -992,6 +1020,25 @@ static void op_get_head(struct s3_req *r, bool head)
         s3_req_error(r, s3_err_from_errno(e, false), NULL);
         return;
     }
+    if (len <= S3_INLINE_BODY) {
+        /* small: read it here so the loop sends headers and body in one write */
+        char buf[S3_INLINE_BODY];
+        size_t got = 0;
+        while (got < len) {
+            ssize_t n = pread(op.fd, buf + got, len - got, (off_t)(off + got));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        if (got == len && s3_buf_add(&r->rbody, buf, len) == 0) {
+            close(op.fd);
+            r->rbody_obj = true;
+            return;
+        }
+        s3_buf_reset(&r->rbody); /* shorter than its size (changed under us): sendfile */
+    }
     r->file_fd = op.fd;
     r->file_off = off;
     r->file_len = len;
@@ -1146,16 +1193,29 @@ static void op_delete_objects(struct s3_req *r)
 
 /* ---- temp files ---- */
 
+static atomic_uint tmp_shard_next;
+static __thread int tl_shard = -1;
+
+const struct cfs_fh *s3_tmp_dir(struct s3_server *s, const char *name)
+{
+    /* "p<digit>-<hex>" in tmp/s<digit>; older "put-<hex>" names in tmp itself */
+    if (name[0] == 'p' && name[1] >= '0' && name[1] < '0' + S3_TMP_SHARDS && name[2] == '-')
+        return &s->tmpsh[name[1] - '0'];
+    return &s->tmp;
+}
+
 int s3_tmp_create(struct s3_server *s, char name[64], struct cfs_fh *fh, int *fd)
 {
     uint8_t rnd[12];
     char hx[25];
+    if (tl_shard < 0)
+        tl_shard = (int)(atomic_fetch_add(&tmp_shard_next, 1) % S3_TMP_SHARDS);
     RAND_bytes(rnd, sizeof(rnd));
     s3_hex(rnd, sizeof(rnd), hx);
-    snprintf(name, 64, "put-%s", hx);
+    snprintf(name, 64, "p%d-%s", tl_shard, hx);
     struct cfs_vfs_op op;
     cfs_vfs_op_init(&op, CFS_VOP_CREATE, s3_cred(s), s->exp);
-    op.fh = s->tmp;
+    op.fh = *s3_tmp_dir(s, name);
     op.name = name;
     op.how = CFS_CREATE_GUARDED;
     op.sattr.mask = CFS_SET_MODE;
@@ -1169,7 +1229,7 @@ int s3_tmp_create(struct s3_server *s, char name[64], struct cfs_fh *fh, int *fd
     o.fh = op.out_fh;
     o.flags = O_WRONLY;
     if ((r = s3_vcall(s, &o)) < 0) {
-        s3_remove(s, &s->tmp, name, false);
+        s3_remove(s, s3_tmp_dir(s, name), name, false);
         return r;
     }
     *fd = o.fd;
@@ -1188,6 +1248,10 @@ int s3_put_open(struct s3_req *r)
     struct cfs_fh b;
     if (s3_bucket_fh(r, &b) < 0)
         return -ENOENT;
+    if (p->one_job) {
+        p->bfh = b;
+        p->has_bfh = true;
+    }
     if (r->op == S3OP_UploadPart) {
         struct cfs_fh up;
         if ((e = s3_mpu_part_target(r, &up)) < 0)
@@ -1200,30 +1264,87 @@ int s3_put_open(struct s3_req *r)
     return 0;
 }
 
+/*
+ * Hash a batch of body pieces and write them to the staging file. The digests (MD5 for
+ * the ETag, SHA-256 for a signed payload, an x-amz-checksum-*) run block by block over
+ * the same 32 KiB while it is in the L1 cache, then one pwritev per IOV_MAX pieces.
+ */
+#define S3_HASH_BLOCK (32u << 10)
 void s3_put_write(struct s3_req *r, const struct iovec *iov, int n)
+{
+    if (r->put->werr)
+        return;
+    s3_put_hash(r, iov, n);
+    s3_put_pwrite(r, iov, n);
+}
+
+/* Digests only (touches md5, sha256, ck: nothing s3_put_pwrite uses). */
+void s3_put_hash(struct s3_req *r, const struct iovec *iov, int n)
+{
+    struct s3_put *p = r->put;
+    for (int i = 0; i < n; i++) {
+        const char *b = iov[i].iov_base;
+        for (size_t off = 0, len = iov[i].iov_len; off < len;) {
+            size_t k = len - off < S3_HASH_BLOCK ? len - off : S3_HASH_BLOCK;
+            s3_ck_update(&p->md5, b + off, k);
+            if (p->want_sha256)
+                s3_ck_update(&p->sha256, b + off, k);
+            if (p->ck_alg != S3_CK_NONE)
+                s3_ck_update(&p->ck, b + off, k);
+            off += k;
+        }
+    }
+}
+
+/* The staging file only (touches fd, written, werr). */
+void s3_put_pwrite(struct s3_req *r, const struct iovec *iov, int n)
 {
     struct s3_put *p = r->put;
     if (p->werr)
         return;
-    for (int i = 0; i < n; i++) {
-        const char *b = iov[i].iov_base;
-        size_t len = iov[i].iov_len;
-        s3_ck_update(&p->md5, b, len);
-        if (p->want_sha256)
-            s3_ck_update(&p->sha256, b, len);
-        if (p->ck_alg != S3_CK_NONE)
-            s3_ck_update(&p->ck, b, len);
-        while (len > 0) {
-            ssize_t w = pwrite(p->fd, b, len, (off_t)p->written);
-            if (w < 0) {
-                if (errno == EINTR)
-                    continue;
-                p->werr = -errno;
-                return;
+    struct iovec local[64];
+    int at = 0;
+    size_t skip = 0; /* bytes of iov[at] already written */
+    while (at < n) {
+        int cnt = 0;
+        for (int i = at; i < n && cnt < (int)(sizeof(local) / sizeof(local[0])); i++) {
+            size_t o = i == at ? skip : 0;
+            if (iov[i].iov_len <= o)
+                continue;
+            local[cnt].iov_base = (char *)iov[i].iov_base + o;
+            local[cnt].iov_len = iov[i].iov_len - o;
+            cnt++;
+        }
+        if (cnt == 0)
+            break;
+        ssize_t w = pwritev(p->fd, local, cnt, (off_t)p->written);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            p->werr = -errno;
+            return;
+        }
+        if (w == 0) {
+            p->werr = -EIO;
+            return;
+        }
+        p->written += (uint64_t)w;
+        /* advance (at, skip) by w bytes */
+        size_t left = (size_t)w;
+        while (at < n && left > 0) {
+            size_t rest = iov[at].iov_len - skip;
+            if (left < rest) {
+                skip += left;
+                left = 0;
+            } else {
+                left -= rest;
+                at++;
+                skip = 0;
             }
-            b += w;
-            len -= (size_t)w;
-            p->written += (uint64_t)w;
+        }
+        while (at < n && iov[at].iov_len == skip) {
+            at++;
+            skip = 0;
         }
     }
 }
@@ -1235,7 +1356,7 @@ void s3_put_abort(struct s3_server *s, struct s3_put *p)
         p->fd = -1;
     }
     if (p->tmpname[0]) {
-        s3_remove(s, &s->tmp, p->tmpname, false);
+        s3_remove(s, s3_tmp_dir(s, p->tmpname), p->tmpname, false);
         p->tmpname[0] = '\0';
     }
 }
@@ -1303,7 +1424,7 @@ void s3_put_commit(struct s3_req *r)
             s3_meta_set_str(s, &p->tmpfh, n, ck_b64);
         }
         snprintf(pn, sizeof(pn), "%05u", p->part_number);
-        if ((rc = s3_rename(s, &s->tmp, p->tmpname, &up, pn)) < 0) {
+        if ((rc = s3_rename(s, s3_tmp_dir(s, p->tmpname), p->tmpname, &up, pn)) < 0) {
             s3_req_error(r, rc == -ENOENT ? S3E_NoSuchUpload : s3_err_from_errno(rc, false), NULL);
             goto fail;
         }
@@ -1315,7 +1436,9 @@ void s3_put_commit(struct s3_req *r)
         return;
     }
     struct cfs_fh b, dir;
-    if (s3_bucket_fh(r, &b) < 0)
+    if (p->has_bfh)
+        b = p->bfh;
+    else if (s3_bucket_fh(r, &b) < 0)
         goto fail;
     size_t kl = strlen(r->key);
     if (r->key[kl - 1] == '/') {
@@ -1561,4 +1684,6 @@ void s3_gc(struct s3_server *s, int64_t max_age)
     gc_dir(s, &s->uploads, max_age, true);
     /* a temp file older than a day belongs to no live PUT */
     gc_dir(s, &s->tmp, max_age > 86400 ? max_age : 86400, false);
+    for (int i = 0; i < S3_TMP_SHARDS; i++)
+        gc_dir(s, &s->tmpsh[i], max_age > 86400 ? max_age : 86400, false);
 }

@@ -206,6 +206,16 @@ const char *s3_err_message(enum s3_err e)
     return (unsigned)e < S3E__COUNT && s3_errs[e].code ? s3_errs[e].msg : "Internal error.";
 }
 
+/* The last retry-later errno mapped on this thread (for the warning s3_req_error logs). */
+static __thread int tl_retry_err;
+
+int s3_err_take_retry(void)
+{
+    int e = tl_retry_err;
+    tl_retry_err = 0;
+    return e;
+}
+
 enum s3_err s3_err_from_errno(int err, bool bucket)
 {
     switch (err) {
@@ -226,7 +236,7 @@ enum s3_err s3_err_from_errno(int err, bool bucket)
     case -EINVAL: return S3E_InvalidArgument;
     case CFS_ERETRY:
     case -EAGAIN:
-    case -EBUSY: return S3E_SlowDown;
+    case -EBUSY: tl_retry_err = err; return S3E_SlowDown;
     case CFS_ETIMEDOUT: return S3E_ServiceUnavailable;
     default: return S3E_InternalError;
     }

@@ -82,6 +82,8 @@ int s3_err_status(enum s3_err e);          /* 404 */
 const char *s3_err_message(enum s3_err e); /* default human message */
 /* Map a negative errno / CFS_E* to an S3 error (for objects: ENOENT -> NoSuchKey). */
 enum s3_err s3_err_from_errno(int err, bool bucket);
+/* The errno behind the last SlowDown s3_err_from_errno gave on this thread (0: none); clears it. */
+int s3_err_take_retry(void);
 
 /* ---- request header view ---- */
 struct s3_hdr {

@@ -386,7 +386,7 @@ int s3_ver_install(struct s3_req *r, const struct cfs_fh *bfh, const struct cfs_
     int rc = 0;
     enum s3_vstate st = stamp(r, bfh, tmpfh, vid);
     if (st == S3V_OFF)
-        return s3_rename(s, &s->tmp, tmpname, dir, base);
+        return s3_rename(s, s3_tmp_dir(s, tmpname), tmpname, dir, base);
     pthread_mutex_t *mu = key_mutex(r->bucket, r->key);
     pthread_mutex_lock(mu);
     bool linked = false;
@@ -405,7 +405,7 @@ int s3_ver_install(struct s3_req *r, const struct cfs_fh *bfh, const struct cfs_
         if (s3_lookup(s, &vd, "null", &nf, &na) == 0 && na.type == CFS_FT_REG)
             s3_remove(s, &vd, "null", false);
     }
-    rc = s3_rename(s, &s->tmp, tmpname, dir, base);
+    rc = s3_rename(s, s3_tmp_dir(s, tmpname), tmpname, dir, base);
     if (rc < 0 && linked && vdir_get(s, r->bucket, r->key, false, &vd) == 0) {
         s3_remove(s, &vd, cvid, false); /* the current object stays as it was */
         vdir_prune(s, r->bucket, r->key);

@@ -553,6 +553,52 @@ void s3_sigv4_signing_key(const char *secret, const char *date, const char *regi
     OPENSSL_cleanse(b, sizeof(b));
 }
 
+/*
+ * Signing keys change once a day per (secret, region, service): each thread that verifies
+ * (the loops) keeps the last few it derived instead of running the four-HMAC chain on
+ * every request. Keyed by the secret itself, so a rotated secret never matches.
+ */
+#define SK_CACHE 4
+struct sk_ent {
+    bool used;
+    uint8_t secret_hash[32]; /* SHA-256 of the secret: no second copy of it in memory */
+    char date[16], region[64], service[16];
+    uint8_t key[32];
+};
+static __thread struct sk_ent sk_cache[SK_CACHE];
+static __thread unsigned sk_next;
+
+static void signing_key_cached(const char *secret, const char *date, const char *region,
+                               const char *service, uint8_t key[32])
+{
+    uint8_t h[32];
+    size_t dl = strlen(date), rl = strlen(region), sl = strlen(service);
+    if (dl >= sizeof(sk_cache[0].date) || rl >= sizeof(sk_cache[0].region) ||
+        sl >= sizeof(sk_cache[0].service)) {
+        s3_sigv4_signing_key(secret, date, region, service, key);
+        return;
+    }
+    s3_sha256(secret, strlen(secret), h);
+    for (int i = 0; i < SK_CACHE; i++) {
+        struct sk_ent *e = &sk_cache[i];
+        if (e->used && CRYPTO_memcmp(e->secret_hash, h, 32) == 0 && strcmp(e->date, date) == 0 &&
+            strcmp(e->region, region) == 0 && strcmp(e->service, service) == 0) {
+            memcpy(key, e->key, 32);
+            OPENSSL_cleanse(h, sizeof(h));
+            return;
+        }
+    }
+    s3_sigv4_signing_key(secret, date, region, service, key);
+    struct sk_ent *e = &sk_cache[sk_next++ % SK_CACHE];
+    e->used = true;
+    memcpy(e->secret_hash, h, 32);
+    memcpy(e->date, date, dl + 1);
+    memcpy(e->region, region, rl + 1);
+    memcpy(e->service, service, sl + 1);
+    memcpy(e->key, key, 32);
+    OPENSSL_cleanse(h, sizeof(h));
+}
+
 void s3_sigv4_sign(const uint8_t key[32], const char *sts, size_t len, char sig[65])
 {
     uint8_t d[32];
@@ -753,7 +799,7 @@ enum s3_err s3_sigv4_verify(const struct s3_reqview *rq, const struct s3_sigv4 *
     }
     s3_sigv4_string_to_sign(sv, s3_buf_cstr(&lc), lc.len, &ls);
     uint8_t k[32];
-    s3_sigv4_signing_key(secret, sv->date, sv->region, sv->service, k);
+    signing_key_cached(secret, sv->date, sv->region, sv->service, k);
     char sig[65];
     s3_sigv4_sign(k, s3_buf_cstr(&ls), ls.len, sig);
     if (CRYPTO_memcmp(sig, sv->signature, 64) != 0)

@@ -38,7 +38,7 @@ s3_check "multipart ETag has -N suffix" grep -q '"ETag": "\\"[0-9a-f]*-14\\""' "
 s3_check "aws s3 cp GET 110 MiB" $AA s3 cp s3://cli-bucket/big/big.bin "$W/big.back"
 s3_check "GET of the big object intact" cmp "$W/big.bin" "$W/big.back"
 s3_check "no upload left in staging" sh -c "[ -z \"\$(ls -A '$S3_DATA/.cfs-s3/uploads')\" ]"
-s3_check "no temp file left in staging" sh -c "[ -z \"\$(ls -A '$S3_DATA/.cfs-s3/tmp')\" ]"
+s3_check "no temp file left in staging" sh -c "[ -z \"\$(find '$S3_DATA/.cfs-s3/tmp' -type f)\" ]"
 
 # sync, recursive copy, rm
 mkdir -p "$W/tree/a/b" "$W/tree/c"

@@ -366,6 +366,67 @@ check("GetBucketPolicy without a policy -> NoSuchBucketPolicy", st == 404 and co
 st, _, body = request("GET", "/%s/nope" % "no-such-bucket")
 check("missing bucket -> NoSuchBucket", st == 404 and code_of(body) == "NoSuchBucket", (st, body))
 
+# ---- the plain-TCP reader: large reads, SO_RCVLOWAT, back-pressure, pipelining ----
+def raw_put(path, body, extra=None):
+    h, _, _, _ = sign("PUT", path, "", dict({"content-length": str(len(body))}, **(extra or {})),
+                      hashlib.sha256(body).hexdigest())
+    return ("PUT %s HTTP/1.1\r\n" % path + "".join("%s: %s\r\n" % kv for kv in h.items()) +
+            "\r\n").encode()
+
+# a body whose tail arrives in small, slow pieces (below any wake-up threshold)
+body = os.urandom(300000)
+s = conn()
+s.sendall(raw_put("/%s/trickle" % B, body) + body[:200000])
+time.sleep(0.3)
+for i in range(200000, 300000, 7000):
+    s.sendall(body[i:i + 7000])
+    time.sleep(0.02)
+st, _, _ = read_response(s)
+s.close()
+check("PUT whose tail trickles in -> 200", st == 200, st)
+st, _, got = request("GET", "/%s/trickle" % B)
+check("trickled PUT content", st == 200 and got == body, (st, len(got)))
+
+# a 24 MiB body sent at once: the reader pauses (staging full) and resumes
+big = os.urandom(24 << 20)
+s = conn()
+s.sendall(raw_put("/%s/fast-big" % B, big) + big)
+st, hd, _ = read_response(s)
+s.close()
+check("24 MiB PUT in one send -> 200", st == 200, st)
+check("24 MiB PUT ETag is the MD5", hd.get("etag", "").strip('"') == hashlib.md5(big).hexdigest(), hd)
+check("24 MiB PUT content", open(os.path.join(DATA, B, "fast-big"), "rb").read() == big)
+
+# PUT then GET pipelined in one write
+small = b"pipelined put body"
+hg, _, _, _ = sign("GET", "/%s/pipe-put" % B)
+s = conn()
+s.sendall(raw_put("/%s/pipe-put" % B, small) + small +
+          ("GET /%s/pipe-put HTTP/1.1\r\n" % B + "".join("%s: %s\r\n" % kv for kv in hg.items()) +
+           "\r\n").encode())
+st1, _, _ = read_response(s)
+st2, _, got = read_response(s)
+s.close()
+check("pipelined PUT then GET", st1 == 200 and st2 == 200 and got == small, (st1, st2, got))
+
+# an early error on a large body: answered, the connection closed gently (no reset)
+s = conn()
+s.sendall(raw_put("/no-such-bucket-x/k", big[:4 << 20]))
+try:
+    s.sendall(big[:4 << 20])
+except OSError:
+    pass
+st, _, b = read_response(s)
+s.close()
+check("early error on a 4 MiB body is read by the client", st == 404 and code_of(b) == "NoSuchBucket", (st, b[:200]))
+alive("early error on a large body")
+
+# a small GET (inline body) keeps its stored Content-Type
+st, hd, _ = request("PUT", "/%s/typed" % B, body=b"x" * 1000, headers={"content-type": "text/plain"})
+st, hd, got = request("GET", "/%s/typed" % B)
+check("small GET: body and one Content-Type", st == 200 and got == b"x" * 1000 and
+      hd.get("content-type") == "text/plain", (st, hd))
+
 # metrics
 if ADMIN:
     m = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % ADMIN).read().decode()
