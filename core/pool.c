@@ -6,6 +6,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -56,6 +57,7 @@ struct pool_node {
     uint64_t acquired, rejected;
     cfs_series *m_in_use, *m_idle, *m_waiters, *m_wait;
     cfs_series *m_rejected[RJ__N];
+    uint64_t warn_ms, unwarned;  /* refusals: one warning a second at most (under mu) */
 };
 
 struct cfs__pool {
@@ -130,10 +132,22 @@ static void node_gauges(struct pool_node *n)
     cfs__gauge_set(n->m_waiters, n->nwaiters);
 }
 
+/* A call refused (the caller answers "retry later": NFS3ERR_JUKEBOX, 503 SlowDown...).
+ * Counted always; said at warn at most once a second per node, with the count since. */
 static void reject(struct pool_node *n, enum reject_reason r)
 {
+    uint64_t now = cfs__clock_ms();
+
     n->rejected++;
     cfs__counter_add(n->m_rejected[r], 1);
+    n->unwarned++;
+    if (r == RJ_CLOSING || (n->warn_ms != 0 && now - n->warn_ms < 1000))
+        return;
+    CFS_LOG_W("pool", "node %s: call refused (%s), the client is told to retry; %" PRIu64
+                      " refused since the last such message",
+              n->name, reject_names[r], n->unwarned);
+    n->warn_ms = now;
+    n->unwarned = 0;
 }
 
 static struct waiter *waiter_pop(struct pool_node *n)
