@@ -150,13 +150,16 @@ size_t s3_ck_size(enum s3_ck_alg a)
  */
 static const EVP_MD *md_sha1, *md_sha256, *md_md5;
 static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+static EVP_MD *md_fetched[3]; /* ours to free when the module is unloaded */
+#endif
 
 static void md_fetch(void)
 {
 #if OPENSSL_VERSION_NUMBER >= 0x30000000L
-    md_sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
-    md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-    md_md5 = EVP_MD_fetch(NULL, "MD5", NULL);
+    md_sha1 = md_fetched[0] = EVP_MD_fetch(NULL, "SHA1", NULL);
+    md_sha256 = md_fetched[1] = EVP_MD_fetch(NULL, "SHA256", NULL);
+    md_md5 = md_fetched[2] = EVP_MD_fetch(NULL, "MD5", NULL);
 #endif
     if (!md_sha1)
         md_sha1 = EVP_sha1();
@@ -165,6 +168,17 @@ static void md_fetch(void)
     if (!md_md5)
         md_md5 = EVP_md5();
 }
+
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+/* dlclose of mod_s3 (after stop: no request runs): give the fetched digests back. */
+__attribute__((destructor)) static void md_release(void)
+{
+    for (size_t i = 0; i < sizeof(md_fetched) / sizeof(md_fetched[0]); i++) {
+        EVP_MD_free(md_fetched[i]);
+        md_fetched[i] = NULL;
+    }
+}
+#endif
 
 static const EVP_MD *ck_md(enum s3_ck_alg a)
 {
