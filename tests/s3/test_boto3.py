@@ -19,18 +19,10 @@ import botocore
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from checks import check, finish
+
 ENDPOINT, AK, SK, DATA = sys.argv[1:5]
-passed = failed = 0
 
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok   %s" % name)
-    else:
-        failed += 1
-        print("FAIL %s %s" % (name, detail))
 
 
 def err_code(fn, *a, **kw):
@@ -329,5 +321,4 @@ s3.delete_bucket(Bucket=B + "-empty")
 code, st = err_code(s3.head_bucket, Bucket=B + "-empty")
 check("DeleteBucket", st == 404, (code, st))
 
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+finish()

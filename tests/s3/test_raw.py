@@ -21,21 +21,13 @@ import urllib.parse
 import urllib.request
 import zlib
 
+from checks import check, finish
+
 HOST, PORT, AK, SK, DATA = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 ADMIN = int(sys.argv[6]) if len(sys.argv) > 6 and sys.argv[6] else 0
 REGION = "us-east-1"
 EMPTY = hashlib.sha256(b"").hexdigest()
-passed = failed = 0
 
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok   %s" % name)
-    else:
-        failed += 1
-        print("FAIL %s %s" % (name, str(detail)[:600]))
 
 
 def hm(k, m):
@@ -434,5 +426,4 @@ if ADMIN:
     check("metrics: cfs_s3_errors_total by code", 'code="SignatureDoesNotMatch"' in m)
     check("metrics: latency histogram", "cfs_s3_request_duration_seconds_bucket" in m)
 
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+finish()

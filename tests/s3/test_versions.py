@@ -12,18 +12,9 @@ import sys
 import boto3
 from botocore.exceptions import ClientError
 
+from checks import check, finish
+
 ENDPOINT, AK, SK, DATA = sys.argv[1:5]
-passed = failed = 0
-
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok   %s" % name)
-    else:
-        failed += 1
-        print("FAIL %s %s" % (name, detail))
 
 
 def err(fn, *a, **kw):
@@ -197,6 +188,7 @@ check("S3 overwrite keeps the NFS-written file as the null version",
 
 # ---- concurrent writers of one key: no version is lost ----
 import threading
+
 got = {}
 def writer(t):
     c = boto3.client("s3", endpoint_url=ENDPOINT, aws_access_key_id=AK, aws_secret_access_key=SK,
@@ -233,5 +225,4 @@ s3.delete_bucket(Bucket=B)
 check("DeleteBucket after removing every version",
       not os.path.exists(os.path.join(DATA, B)) and not os.path.exists(os.path.join(DATA, ".cfs-s3", "versions", B)))
 
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+finish()
