@@ -560,6 +560,19 @@ static bool op_mutates(const struct cfs_vfs_op *op)
     }
 }
 
+/* One call counted, with its result, in the stats and the metrics. */
+static void count_call(int op, int r)
+{
+    if (op > 0 && op < CFS_VOP__COUNT) {
+        atomic_fetch_add_explicit(&op_counts[op], 1, memory_order_relaxed);
+        cfs__counter_add(m_ops[op], 1);
+        if (r < 0)
+            cfs__counter_add(m_errs[op], 1);
+    }
+    if (r < 0)
+        atomic_fetch_add_explicit(&op_errors, 1, memory_order_relaxed);
+}
+
 static int vfs_call(struct cfs_vfs_op *op)
 {
     int r;
@@ -571,8 +584,6 @@ static int vfs_call(struct cfs_vfs_op *op)
         r = -EINVAL;
         goto out;
     }
-    atomic_fetch_add_explicit(&op_counts[op->op], 1, memory_order_relaxed);
-    cfs__counter_add(m_ops[op->op], 1);
     if (!op->exp)
         op->exp = export_from_fh(&op->fh);
     if (!op->exp) {
@@ -589,13 +600,8 @@ static int vfs_call(struct cfs_vfs_op *op)
     }
     r = cfs__vfs_exec(op->exp, op); /* pool, breaker, leases, quotas: guard.c */
 out:
-    if (r < 0) {
-        atomic_fetch_add_explicit(&op_errors, 1, memory_order_relaxed);
-        if (op && op->op > 0 && op->op < CFS_VOP__COUNT)
-            cfs__counter_add(m_errs[op->op], 1);
-    }
-    if (op)
-        op->status = r;
+    count_call(op->op, r);
+    op->status = r;
     return r;
 }
 
@@ -646,8 +652,7 @@ static bool submit_fast(cfs_loop *loop, struct cfs_vfs_op *op)
     op->priv[0] = NULL;
     if (op->exp->be->try_fast(op->exp->ctx, op) != 1)
         return false;
-    atomic_fetch_add_explicit(&op_counts[op->op], 1, memory_order_relaxed);
-    cfs__counter_add(m_ops[op->op], 1);
+    count_call(op->op, 0);
     return cfs__loop_post(loop, fast_done, op) == 0;
 }
 
@@ -664,12 +669,7 @@ static bool submit_reject(cfs_loop *loop, struct cfs_vfs_op *op)
     op->fd = -1;
     op->priv[0] = NULL;
     op->status = CFS_ERETRY;
-    if (op->op > 0 && op->op < CFS_VOP__COUNT) {
-        atomic_fetch_add_explicit(&op_counts[op->op], 1, memory_order_relaxed);
-        cfs__counter_add(m_ops[op->op], 1);
-        cfs__counter_add(m_errs[op->op], 1);
-    }
-    atomic_fetch_add_explicit(&op_errors, 1, memory_order_relaxed);
+    count_call(op->op, CFS_ERETRY);
     return cfs__loop_post(loop, fast_done, op) == 0;
 }
 
@@ -708,20 +708,13 @@ static int submit_inline(cfs_loop *loop, struct cfs_vfs_op *op)
     if (r == -EWOULDBLOCK) {
         /* the backend found it would wait after all (data not cached): the pool runs it */
         cfs__backend_leave(&t, 0);
-        e->be->release(e->ctx, op);
-        free(op->priv[0]);
-        op->priv[0] = NULL;
+        vfs_release(op);
         return 0;
     }
     cfs__backend_leave(&t, r);
-    atomic_fetch_add_explicit(&op_counts[op->op], 1, memory_order_relaxed);
-    cfs__counter_add(m_ops[op->op], 1);
+    count_call(op->op, r);
     atomic_fetch_add_explicit(&op_inline, 1, memory_order_relaxed);
     cfs__counter_add(m_inline, 1);
-    if (r < 0) {
-        atomic_fetch_add_explicit(&op_errors, 1, memory_order_relaxed);
-        cfs__counter_add(m_errs[op->op], 1);
-    }
     op->status = r;
     /* fails only when the loop is stopping: the caller drops the request */
     r = cfs__loop_post(loop, fast_done, op);
