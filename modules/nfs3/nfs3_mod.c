@@ -29,6 +29,8 @@ static const struct cfs_directive nfs3_directives[] = {
      "largest RPC record accepted (bytes); larger ones close the connection", NULL},
     {"max_io", CFS_CONF_INT, "1048576", offsetof(struct nfs3_conf, max_io), NULL,
      "rtmax/wtmax announced by FSINFO (bytes)", NULL},
+    {"sendfile", CFS_CONF_BOOL, "false", offsetof(struct nfs3_conf, sendfile), NULL,
+     "send READ data that is in the page cache with sendfile instead of a copy", NULL},
     {"max_inflight", CFS_CONF_INT, "64", offsetof(struct nfs3_conf, max_inflight), NULL,
      "requests in progress per connection before reading pauses", NULL},
     {"drc_entries", CFS_CONF_INT, "8192", offsetof(struct nfs3_conf, drc_entries), NULL,

@@ -477,8 +477,11 @@ void nfs3_proc_run(struct nfs3_req *r)
             }
         }
         op->rbuf = r->data;
-        if (r->conn->udp_fd < 0)
-            op->flags |= CFS_READ_FD; /* TCP: sendfile when the data is cached */
+        /* TCP with nfs3.sendfile: the data leaves by sendfile when it is cached. Off
+         * by default: on loopback it halves read throughput here (the receiver copies
+         * out of page-sized fragments), see docs/PERFORMANCE.md */
+        if (r->conn->udp_fd < 0 && cf->sendfile)
+            op->flags |= CFS_READ_FD;
         break;
     case NFS3_WRITE:
         op->offset = a->offset;

@@ -27,6 +27,7 @@ struct nfs3_conf {
     bool udp;
     int64_t max_record;  /* bytes of one RPC record */
     int64_t max_io;      /* rtmax/wtmax */
+    bool sendfile;       /* READ of cached data by sendfile (TCP) */
     int64_t max_inflight; /* requests per connection */
     int64_t drc_entries;
     bool rpcbind;

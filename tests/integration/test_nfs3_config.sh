@@ -2,7 +2,8 @@
 # tests/integration/test_nfs3_config.sh - mod_nfs3 from a configuration file: exports with
 # client networks (a denied client gets MNT3ERR_ACCES / NFS3ERR_ACCES), secure_ports
 # (unprivileged source port refused, privileged accepted), all_squash, the export list
-# (MOUNT EXPORT), UDP, and SIGHUP reload keeping an open connection working.
+# (MOUNT EXPORT), UDP, SIGHUP reload keeping an open connection working, and READ by
+# sendfile (nfs3.sendfile) giving the file back byte for byte.
 . "$(dirname "$0")/lib.sh"
 
 D="$T_TMP/conf"
@@ -23,7 +24,7 @@ exports = (
 EOF
   cat >"$D/nfs3.conf" <<EOF
 nfs3 = { enabled = true; bind = "127.0.0.1:$NP"; mount_bind = "127.0.0.1:$MP"; udp = true;
-         max_inflight = $1; rpcbind = false; };
+         max_inflight = $1; rpcbind = false; sendfile = true; };
 EOF
 }
 write_conf 64
@@ -145,6 +146,20 @@ T_PASS=$((T_PASS + $(grep -c '^ok - ' "$T_TMP/py")))
 T_FAIL=$((T_FAIL + $(grep -c '^not ok - ' "$T_TMP/py")))
 grep -q "passed, .* failed" "$T_TMP/py" || bad "the python client did not finish"
 grep -q "reload" "$T_TMP/gw.log" && ok "the gateway logged the reload" || bad "no reload in the log"
+
+# READ by sendfile: cached data (just written here) in READs of up to 1 MiB at odd
+# offsets (the file's size is not a multiple of anything), then the same file evicted
+# from the page cache (the uncached part is read by the pool instead)
+head -c 5000003 /dev/urandom >"$T_TMP/open/sf.bin"
+chmod 0644 "$T_TMP/open/sf.bin"
+timeout 30 nfs-cp "nfs://127.0.0.1/open/sf.bin?nfsport=$NP&mountport=$MP&version=3" \
+  "$T_TMP/sf.down" >/dev/null 2>&1
+check "READ by sendfile is byte for byte" cmp "$T_TMP/open/sf.bin" "$T_TMP/sf.down"
+dd if="$T_TMP/open/sf.bin" of=/dev/null iflag=nocache count=0 2>/dev/null
+rm -f "$T_TMP/sf.down"
+timeout 30 nfs-cp "nfs://127.0.0.1/open/sf.bin?nfsport=$NP&mountport=$MP&version=3" \
+  "$T_TMP/sf.down" >/dev/null 2>&1
+check "READ after eviction from the page cache is byte for byte" cmp "$T_TMP/open/sf.bin" "$T_TMP/sf.down"
 stop_gw
 check "gateway exits 0 on SIGTERM" test "${GW_RC:-1}" -eq 0
 if grep -q "AddressSanitizer\|runtime error" "$T_TMP/gw.log"; then
