@@ -214,31 +214,40 @@ done
 
 median() { grep -v nan | sort -n | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : "nan")}'; }
 ratio() { echo "$1 $2" | awk '{ if ($2 > 0 && $1 > 0) printf "%.2f", $1 / $2; else print "nan" }'; }
+# The median of the per-run ratios: run i of both servers ran back to back, so each
+# pair saw the same state of the disk (which drifts over a run: see docs/PERFORMANCE.md)
+paired() { # numerator-file denominator-file
+  paste -d ' ' "$1" "$2" | awk '$1 ~ /^[0-9.]+$/ && $2 ~ /^[0-9.]+$/ && $2 > 0 {printf "%.3f\n", $1 / $2}' | median |
+    awk '{ if ($1 == "nan") print "nan"; else printf "%.2f", $1 }'
+}
 
 echo
 cat "$WORK/detail"
 echo
-printf '%-9s %10s %10s  %-24s %-8s %s\n' workload "ganesha s" "cfs s" ratio goal "local limit s"
+printf '%-9s %10s %10s  %-24s %-7s %-8s %s\n' workload "ganesha s" "cfs s" ratio paired goal \
+  "local limit s"
 for w in write read small creates readdir; do
   g=$(median <"$WORK/g.$w")
   c=$(median <"$WORK/c.$w")
   case $w in
     write) r="time cfs/gan $(ratio "$c" "$g")"; goal="<= 0.6"
-      loc="dd $(median <"$WORK/l.write")" ;;
-    read) r="time cfs/gan $(ratio "$c" "$g")"; goal="<= 0.5"
+      p=$(paired "$WORK/c.$w" "$WORK/g.$w"); loc="dd $(median <"$WORK/l.write")" ;;
+    read) r="time cfs/gan $(ratio "$c" "$g")"; goal="<= 0.5"; p=$(paired "$WORK/c.$w" "$WORK/g.$w")
       loc="cat $(median <"$WORK/l.read"), one TCP stream $(median <"$WORK/l.tcp")" ;;
-    small) r="rate cfs/gan $(ratio "$g" "$c")x"; goal=">= 2x"
+    small) r="rate cfs/gan $(ratio "$g" "$c")x"; goal=">= 2x"; p=$(paired "$WORK/g.$w" "$WORK/c.$w")x
       loc="local $(median <"$WORK/l.small") ($DEPTH threads)" ;;
-    creates) r="rate cfs/gan $(ratio "$g" "$c")x"; goal=">= 2x"; loc="" ;;
-    *) r="rate cfs/gan $(ratio "$g" "$c")x"; goal="-"; loc="" ;;
+    creates) r="rate cfs/gan $(ratio "$g" "$c")x"; goal=">= 2x"; loc=""
+      p=$(paired "$WORK/g.$w" "$WORK/c.$w")x ;;
+    *) r="rate cfs/gan $(ratio "$g" "$c")x"; goal="-"; loc=""; p=$(paired "$WORK/g.$w" "$WORK/c.$w")x ;;
   esac
-  printf '%-9s %10s %10s  %-24s %-8s %s\n' "$w" "$g" "$c" "$r" "$goal" "$loc"
+  printf '%-9s %10s %10s  %-24s %-7s %-8s %s\n' "$w" "$g" "$c" "$r" "$p" "$goal" "$loc"
   if [ $w = write ]; then
     printf '%-9s %10s %10s  %s\n' " (commit)" "$(median <"$WORK/g.commit")" \
       "$(median <"$WORK/c.commit")" "the COMMIT at the end, included above"
   fi
 done
-echo "(median elapsed seconds of $RUNS runs; time ratio < 1 and rate ratio > 1 favour cfs-gateway)"
+echo "(median elapsed seconds of $RUNS runs; paired = median of the per-run ratios;" \
+  "time ratio < 1 and rate ratio > 1 favour cfs-gateway)"
 if [ "${PERF:-0}" = 1 ]; then
   echo
   echo "server cost per workload (median of $RUNS; perf stat on the server process, includes the 0.3 s before the client starts)"
