@@ -51,9 +51,16 @@ enum mnt3_proc {
 #define NSM_VERS 1u
 enum nlm4_proc {
     NLM4_NULL = 0, NLM4_TEST = 1, NLM4_LOCK = 2, NLM4_CANCEL = 3, NLM4_UNLOCK = 4,
-    NLM4_GRANTED = 5, NLM4_SHARE = 20, NLM4_UNSHARE = 21, NLM4_NM_LOCK = 22,
+    NLM4_GRANTED = 5, NLM4_TEST_MSG = 6, NLM4_LOCK_MSG = 7, NLM4_CANCEL_MSG = 8,
+    NLM4_UNLOCK_MSG = 9, NLM4_GRANTED_MSG = 10, NLM4_TEST_RES = 11, NLM4_LOCK_RES = 12,
+    NLM4_CANCEL_RES = 13, NLM4_UNLOCK_RES = 14, NLM4_GRANTED_RES = 15, NLM4_SHARE = 20, NLM4_UNSHARE = 21, NLM4_NM_LOCK = 22,
     NLM4_FREE_ALL = 23, NLM4_NPROCS = 24
 };
+/* The asynchronous twin of TEST..UNLOCK: the same arguments, the result sent back as a
+ * call of the matching _RES procedure (proc + NLM4_MSG_TO_RES) to the client's NLM. */
+#define NLM4_MSG_OFFSET 5u  /* TEST_MSG - TEST */
+#define NLM4_MSG_TO_RES 5u  /* TEST_RES - TEST_MSG */
+#define NLM4_IS_MSG(p) ((p) >= NLM4_TEST_MSG && (p) <= NLM4_UNLOCK_MSG)
 enum nlm4_stat {
     NLM4_GRANTED_OK = 0, NLM4_DENIED = 1, NLM4_DENIED_NOLOCKS = 2, NLM4_BLOCKED = 3,
     NLM4_DENIED_GRACE_PERIOD = 4, NLM4_DEADLCK = 5, NLM4_ROFS = 6, NLM4_STALE_FH = 7,

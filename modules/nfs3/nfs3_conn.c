@@ -68,6 +68,10 @@ static const struct cfs_rpc_proc nlm4_procs[NLM4_NPROCS] = {
     [NLM4_LOCK] = {"LOCK", NFS3_H_NLM_BASE + NLM4_LOCK, false},
     [NLM4_CANCEL] = {"CANCEL", NFS3_H_NLM_BASE + NLM4_CANCEL, false},
     [NLM4_UNLOCK] = {"UNLOCK", NFS3_H_NLM_BASE + NLM4_UNLOCK, false},
+    [NLM4_TEST_MSG] = {"TEST_MSG", NFS3_H_NLM_BASE + NLM4_TEST_MSG, false},
+    [NLM4_LOCK_MSG] = {"LOCK_MSG", NFS3_H_NLM_BASE + NLM4_LOCK_MSG, false},
+    [NLM4_CANCEL_MSG] = {"CANCEL_MSG", NFS3_H_NLM_BASE + NLM4_CANCEL_MSG, false},
+    [NLM4_UNLOCK_MSG] = {"UNLOCK_MSG", NFS3_H_NLM_BASE + NLM4_UNLOCK_MSG, false},
     [NLM4_NM_LOCK] = {"NM_LOCK", NFS3_H_NLM_BASE + NLM4_NM_LOCK, false},
     [NLM4_FREE_ALL] = {"FREE_ALL", NFS3_H_NLM_BASE + NLM4_FREE_ALL, false},
 };

@@ -69,6 +69,8 @@ static const char *metric_label(int i)
     static const char *const nlm[NLM4_NPROCS] = {
         [NLM4_NULL] = "NLM_NULL", [NLM4_TEST] = "NLM_TEST", [NLM4_LOCK] = "NLM_LOCK",
         [NLM4_CANCEL] = "NLM_CANCEL", [NLM4_UNLOCK] = "NLM_UNLOCK",
+        [NLM4_TEST_MSG] = "NLM_TEST_MSG", [NLM4_LOCK_MSG] = "NLM_LOCK_MSG",
+        [NLM4_CANCEL_MSG] = "NLM_CANCEL_MSG", [NLM4_UNLOCK_MSG] = "NLM_UNLOCK_MSG",
         [NLM4_NM_LOCK] = "NLM_NM_LOCK", [NLM4_FREE_ALL] = "NLM_FREE_ALL"};
     static const char *const nsm[NSM_NPROCS] = {"NSM_NULL", "NSM_STAT", "NSM_MON",
                                                 "NSM_UNMON", "NSM_UNMON_ALL",

@@ -78,6 +78,9 @@ struct nfs3_srv {
     struct nlm_block *nlm_blocks;
     size_t nlm_nblocks;
     atomic_int nlm_posts;          /* calls posted to loop 0 not yet run */
+    struct nlm_msg *nlm_msgs;      /* _RES calls under way (loop 0 only) */
+    size_t nlm_nmsgs;
+    atomic_bool nlm_stopping;
     cfs_timer *nlm_sweep;
 };
 
@@ -110,6 +113,7 @@ struct nfs3_req {
     struct cfs_rpc_drc_key drc_key;
     struct sockaddr_storage peer; /* UDP: where to answer */
     socklen_t peerlen;
+    size_t nlm_res;             /* NLM: where the results start in out */
 };
 
 struct nfs3_conn {
@@ -175,6 +179,11 @@ bool nlm_block_forget(struct nfs3_srv *s, const struct cfs_lock_key *key,
                       const struct cfs_lock_owner *o, uint64_t offset, uint64_t len,
                       bool release);
 void nlm_blocks_drop(struct nfs3_srv *s, uint64_t client); /* 0: all */
+/* An NLM _MSG call's result: sent as a call of procedure res_proc (the matching _RES)
+ * with these bytes as its arguments, to the NLM service of the client at peer, found
+ * through the client's rpcbind (UDP), once. From any loop; the bytes are copied. */
+void nlm_msg_send(struct nfs3_srv *s, const struct sockaddr *peer, socklen_t peerlen,
+                  uint32_t res_proc, const uint8_t *res, size_t len);
 void nlm_grant_start(struct nfs3_srv *s);
 void nlm_grant_stop(struct nfs3_srv *s);
 

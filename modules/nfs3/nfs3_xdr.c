@@ -262,6 +262,8 @@ int nlm4_decode_args(uint32_t proc, const uint8_t *p, size_t len, struct nfs3_ar
     n->block = n->exclusive = n->reclaim = false;
     n->state = 0;
     n->caller[0] = '\0';
+    if (NLM4_IS_MSG(proc))
+        proc -= NLM4_MSG_OFFSET; /* the same arguments as the synchronous twin */
     switch (proc) {
     case NLM4_NULL:
         break;

@@ -193,6 +193,35 @@ void nlm_fini(struct nfs3_srv *s)
 
 /* ---- replies ---- */
 
+/* The procedure to carry out: a _MSG call does what its synchronous twin does. */
+static int nlm_proc(const struct nfs3_req *r)
+{
+    int proc = r->handler - NFS3_H_NLM_BASE;
+
+    return NLM4_IS_MSG(proc) ? proc - (int)NLM4_MSG_OFFSET : proc;
+}
+
+/*
+ * The call is answered. A _MSG call gets an empty (void) reply, and its result leaves as
+ * a call of the matching _RES procedure to the client's NLM service; a client whose
+ * _RES is lost sends its _MSG again.
+ */
+static void nlm_finish(struct nfs3_req *r)
+{
+    uint32_t proc = (uint32_t)(r->handler - NFS3_H_NLM_BASE);
+
+    if (NLM4_IS_MSG(proc) && !r->drop && r->out.err == 0 && r->out.pos > r->nlm_res) {
+        const struct sockaddr *peer = r->peerlen ? (const struct sockaddr *)&r->peer
+                                                 : (const struct sockaddr *)&r->conn->peer;
+        socklen_t peerlen = r->peerlen ? r->peerlen : r->conn->peerlen;
+
+        nlm_msg_send(r->conn->srv, peer, peerlen, proc + NLM4_MSG_TO_RES,
+                     r->out.buf + r->nlm_res, r->out.pos - r->nlm_res);
+        r->out.pos = r->nlm_res;
+    }
+    nfs3_req_finish(r);
+}
+
 static void enc_res(struct nfs3_req *r, uint32_t stat)
 {
     const struct nlm4_args *n = &r->args.nlm;
@@ -231,7 +260,7 @@ static void lock_step(struct nfs3_req *r)
     struct nfs3_srv *s = r->conn->srv;
     const struct cfs_lock_api *la = lock_api(s);
     const struct nlm4_args *n = &r->args.nlm;
-    int proc = r->handler - NFS3_H_NLM_BASE;
+    int proc = nlm_proc(r);
     struct cfs_lock_conflict *cf = NULL;
     struct nlm_owner *w = NULL;
     struct cfs_lock_key key;
@@ -315,19 +344,20 @@ static void getattr_done(struct cfs_vfs_op *op, void *arg)
         enc_res(r, NLM4_FAILED);
     else
         lock_step(r);
-    nfs3_req_finish(r);
+    nlm_finish(r);
 }
 
 static void nlm_run(struct nfs3_req *r)
 {
     struct nfs3_srv *s = r->conn->srv;
     const struct nlm4_args *n = &r->args.nlm;
-    int proc = r->handler - NFS3_H_NLM_BASE;
+    int proc = nlm_proc(r);
     const struct cfs_export_info *info = NULL;
     const struct sockaddr *peer = r->peerlen ? (const struct sockaddr *)&r->peer
                                              : (const struct sockaddr *)&r->conn->peer;
 
     r->status = 0;
+    r->nlm_res = r->out.pos;
     if (proc == NLM4_NULL)
         goto done;
     if (proc == NLM4_FREE_ALL) {
@@ -371,7 +401,7 @@ static void nlm_run(struct nfs3_req *r)
         return;
     enc_res(r, NLM4_FAILED);
 done:
-    nfs3_req_finish(r);
+    nlm_finish(r);
 }
 
 static void nsm_run(struct nfs3_req *r)

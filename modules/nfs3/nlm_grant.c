@@ -10,6 +10,11 @@
  * client polls), dropped by CANCEL, FREE_ALL, SM_NOTIFY and module stop, and forgotten
  * once the client stops re-sending its LOCK for nlm_block_ms (Linux re-sends every 30 s).
  *
+ * The results of the asynchronous _MSG calls go back the same way (nlm_msg_send): a
+ * GETPORT at the client's rpcbind, then one call of the _RES procedure, not waited for
+ * (the client sends its _MSG again when it hears nothing). At most NLM_MSGS_MAX are
+ * under way; more are dropped with a log line.
+ *
  * Threads: LOCK, CANCEL and FREE_ALL come in on any loop and change the waiter list under
  * s->nlm_mu; everything else (wake-ups, the callback's socket and timer, freeing) runs on
  * loop 0. A waiter is freed when its last reference goes: one for the list, one for each
@@ -28,6 +33,7 @@
 #include "nfs3_srv.h"
 
 #define NLM_BLOCKS_MAX 4096u
+#define NLM_MSGS_MAX 256u
 #define NLM_CB_TRIES 5
 #define NLM_CB_RETRY_MS 1000u
 #define NLM_SWEEP_MS 5000u
@@ -71,6 +77,8 @@ struct nlm_block {
 };
 
 static void wake_cb(void *arg);
+struct nlm_msg;
+static void msg_end(struct nlm_msg *m, const char *why);
 
 static void set_port(struct sockaddr_storage *a, uint16_t port)
 {
@@ -78,6 +86,42 @@ static void set_port(struct sockaddr_storage *a, uint16_t port)
         ((struct sockaddr_in *)a)->sin_port = htons(port);
     else if (a->ss_family == AF_INET6)
         ((struct sockaddr_in6 *)a)->sin6_port = htons(port);
+}
+
+/* PMAPPROC_GETPORT(NLM v4, UDP) */
+static void enc_getport(struct cfs_xdr *x, uint32_t xid)
+{
+    cfs_rpc_enc_call(x, xid, PMAP_PROG, PMAP_VERS, PMAPPROC_GETPORT, NULL);
+    cfs_xdr_enc_u32(x, NLM_PROG);
+    cfs_xdr_enc_u32(x, NLM4_VERS);
+    cfs_xdr_enc_u32(x, IPPROTO_UDP_NUM);
+    cfs_xdr_enc_u32(x, 0);
+}
+
+/* The port a GETPORT reply names, 0 when none (or not the reply to xid). */
+static uint16_t dec_getport(const uint8_t *buf, size_t n, uint32_t xid, bool *answered)
+{
+    struct cfs_rpc_reply rep;
+    struct cfs_xdr x;
+    uint32_t v = 0;
+
+    *answered = false;
+    if (cfs_rpc_decode_reply(buf, n, &rep) < 0 || rep.xid != xid)
+        return 0;
+    *answered = true;
+    if (rep.reply_stat != CFS_RPC_MSG_ACCEPTED || rep.accept_stat != CFS_RPC_SUCCESS)
+        return 0;
+    cfs_xdr_dec_init(&x, rep.results, rep.results_len);
+    if (cfs_xdr_dec_u32(&x, &v) != 0 || v > 65535)
+        return 0;
+    return (uint16_t)v;
+}
+
+static void machine_cred(struct cfs_rpc_authsys *sys)
+{
+    memset(sys, 0, sizeof(*sys));
+    if (gethostname(sys->machine, sizeof(sys->machine) - 1) != 0)
+        memcpy(sys->machine, "cfs-gateway", sizeof("cfs-gateway"));
 }
 
 static const struct cfs_lock_api *locks(struct nfs3_srv *s)
@@ -180,17 +224,11 @@ static void cb_send(struct nlm_block *b)
     uint8_t buf[4096];
     struct cfs_xdr x;
 
-    memset(&sys, 0, sizeof(sys));
-    if (gethostname(sys.machine, sizeof(sys.machine) - 1) != 0)
-        memcpy(sys.machine, "cfs-gateway", sizeof("cfs-gateway"));
+    machine_cred(&sys);
     b->xid++;
     cfs_xdr_enc_init(&x, buf, sizeof(buf));
     if (b->state == BLK_GETPORT) {
-        cfs_rpc_enc_call(&x, b->xid, PMAP_PROG, PMAP_VERS, PMAPPROC_GETPORT, NULL);
-        cfs_xdr_enc_u32(&x, NLM_PROG);
-        cfs_xdr_enc_u32(&x, NLM4_VERS);
-        cfs_xdr_enc_u32(&x, IPPROTO_UDP_NUM);
-        cfs_xdr_enc_u32(&x, 0);
+        enc_getport(&x, b->xid);
         set_port(&to, (uint16_t)cf->nlm_callback_rpcbind_port);
     } else {
         cfs_rpc_enc_call(&x, b->xid, NLM_PROG, NLM4_VERS, NLM4_GRANTED, &sys);
@@ -237,9 +275,25 @@ static void cb_read(evutil_socket_t fd, short what, void *arg)
     struct cfs_xdr x;
     uint32_t v = 0;
     ssize_t n;
+    bool answered;
 
     (void)what;
     n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n > 0 && b->state == BLK_GETPORT) {
+        uint16_t port = dec_getport(buf, (size_t)n, b->xid, &answered);
+
+        if (!answered)
+            return; /* not the answer to our last call: keep waiting */
+        if (port == 0) {
+            cb_finish(b, false, "no NLM service registered at the client's rpcbind");
+            return;
+        }
+        b->cb_port = port;
+        b->state = BLK_GRANTING;
+        b->tries = 0;
+        cb_send(b);
+        return;
+    }
     if (n <= 0 || cfs_rpc_decode_reply(buf, (size_t)n, &rep) < 0 || rep.xid != b->xid)
         return; /* not the answer to our last call: keep waiting */
     if (rep.reply_stat != CFS_RPC_MSG_ACCEPTED || rep.accept_stat != CFS_RPC_SUCCESS) {
@@ -247,17 +301,6 @@ static void cb_read(evutil_socket_t fd, short what, void *arg)
         return;
     }
     cfs_xdr_dec_init(&x, rep.results, rep.results_len);
-    if (b->state == BLK_GETPORT) {
-        if (cfs_xdr_dec_u32(&x, &v) != 0 || v == 0 || v > 65535) {
-            cb_finish(b, false, "no NLM service registered at the client's rpcbind");
-            return;
-        }
-        b->cb_port = (uint16_t)v;
-        b->state = BLK_GRANTING;
-        b->tries = 0;
-        cb_send(b);
-        return;
-    }
     /* nlm4_res: cookie, stat */
     const uint8_t *ck;
     uint32_t cklen;
@@ -516,7 +559,171 @@ static void sweep_stop(void *arg)
     if (s->nlm_sweep)
         s->api->timer_del(s->nlm_sweep);
     s->nlm_sweep = NULL;
+    while (s->nlm_msgs)
+        msg_end(s->nlm_msgs, NULL);
     atomic_fetch_sub(&s->nlm_posts, 1);
+}
+
+/* ---- the results of _MSG calls: GETPORT, then one _RES call (loop 0) ---- */
+
+struct nlm_msg {
+    struct nlm_msg *next;        /* s->nlm_msgs */
+    struct nfs3_srv *srv;
+    struct sockaddr_storage peer;
+    socklen_t peerlen;
+    uint32_t res_proc;
+    uint32_t xid;
+    int tries;
+    int fd;
+    struct event *ev;
+    cfs_timer *timer;
+    size_t len;
+    uint8_t res[];
+};
+
+static void msg_end(struct nlm_msg *m, const char *why)
+{
+    struct nfs3_srv *s = m->srv;
+
+    for (struct nlm_msg **p = &s->nlm_msgs; *p; p = &(*p)->next) {
+        if (*p == m) {
+            *p = m->next;
+            s->nlm_nmsgs--;
+            break;
+        }
+    }
+    if (why && s->api->log_enabled && s->api->log_enabled(CFS_LOG_INFO))
+        s->api->log(CFS_LOG_INFO, NFS3_TAG, "NLM _RES call (procedure %u): %s", m->res_proc,
+                    why);
+    if (m->timer)
+        s->api->timer_del(m->timer);
+    if (m->ev)
+        event_free(m->ev);
+    if (m->fd >= 0)
+        close(m->fd);
+    free(m);
+}
+
+static void msg_getport(struct nlm_msg *m)
+{
+    const struct nfs3_conf *cf = nfs3_conf_get(m->srv);
+    struct sockaddr_storage to = m->peer;
+    uint8_t buf[128];
+    struct cfs_xdr x;
+
+    cfs_xdr_enc_init(&x, buf, sizeof(buf));
+    enc_getport(&x, ++m->xid);
+    set_port(&to, (uint16_t)cf->nlm_callback_rpcbind_port);
+    if (x.err == 0)
+        (void)sendto(m->fd, buf, x.pos, MSG_DONTWAIT, (struct sockaddr *)&to, m->peerlen);
+}
+
+static void msg_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct nlm_msg *m = arg;
+    struct cfs_rpc_authsys sys;
+    struct sockaddr_storage to = m->peer;
+    uint8_t buf[2048];
+    struct cfs_xdr x;
+    bool answered;
+    uint16_t port;
+    ssize_t n;
+
+    (void)what;
+    n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n <= 0)
+        return;
+    port = dec_getport(buf, (size_t)n, m->xid, &answered);
+    if (!answered)
+        return;
+    if (port == 0) {
+        msg_end(m, "no NLM service registered at the client's rpcbind");
+        return;
+    }
+    uint8_t *call = malloc(256 + m->len);
+    if (call == NULL) {
+        msg_end(m, "out of memory");
+        return;
+    }
+    machine_cred(&sys);
+    cfs_xdr_enc_init(&x, call, 256 + m->len);
+    cfs_rpc_enc_call(&x, ++m->xid, NLM_PROG, NLM4_VERS, m->res_proc, &sys);
+    cfs_xdr_enc_fixed(&x, m->res, m->len);
+    set_port(&to, port);
+    if (x.err == 0)
+        (void)sendto(m->fd, call, x.pos, MSG_DONTWAIT, (struct sockaddr *)&to, m->peerlen);
+    free(call);
+    msg_end(m, NULL); /* sent once: the client repeats its _MSG if it is lost */
+}
+
+static void msg_timer(void *arg)
+{
+    struct nlm_msg *m = arg;
+
+    if (++m->tries >= NLM_CB_TRIES) {
+        msg_end(m, "the client's rpcbind did not answer");
+        return;
+    }
+    msg_getport(m);
+}
+
+static void msg_start(void *arg)
+{
+    struct nlm_msg *m = arg;
+    struct nfs3_srv *s = m->srv;
+    cfs_loop *l = loop0(s);
+
+    atomic_fetch_sub(&s->nlm_posts, 1);
+    m->next = s->nlm_msgs;
+    s->nlm_msgs = m;
+    s->nlm_nmsgs++;
+    if (atomic_load(&s->nlm_stopping) || l == NULL) {
+        msg_end(m, "the module is stopping");
+        return;
+    }
+    if (s->nlm_nmsgs > NLM_MSGS_MAX) {
+        if (s->api->log)
+            s->api->log(CFS_LOG_WARN, NFS3_TAG, "NLM: %u _RES calls under way: one dropped",
+                        NLM_MSGS_MAX);
+        msg_end(m, NULL);
+        return;
+    }
+    m->fd = socket(m->peer.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (m->fd < 0) {
+        msg_end(m, "no socket");
+        return;
+    }
+    m->ev = event_new(s->api->loop_base(l), m->fd, EV_READ | EV_PERSIST, msg_read, m);
+    m->timer = s->api->timer_add(l, NLM_CB_RETRY_MS, true, msg_timer, m);
+    if (m->ev == NULL || m->timer == NULL || event_add(m->ev, NULL) != 0) {
+        msg_end(m, "no event");
+        return;
+    }
+    m->xid = (uint32_t)random();
+    msg_getport(m);
+}
+
+void nlm_msg_send(struct nfs3_srv *s, const struct sockaddr *peer, socklen_t peerlen,
+                  uint32_t res_proc, const uint8_t *res, size_t len)
+{
+    cfs_loop *l = loop0(s);
+    struct nlm_msg *m;
+
+    if (l == NULL || atomic_load(&s->nlm_stopping) || peerlen > sizeof(m->peer) ||
+        len > 4096 || (m = calloc(1, sizeof(*m) + len)) == NULL)
+        return;
+    m->srv = s;
+    memcpy(&m->peer, peer, peerlen);
+    m->peerlen = peerlen;
+    m->res_proc = res_proc;
+    m->fd = -1;
+    m->len = len;
+    memcpy(m->res, res, len);
+    atomic_fetch_add(&s->nlm_posts, 1);
+    if (s->api->loop_post(l, msg_start, m) != 0) {
+        atomic_fetch_sub(&s->nlm_posts, 1);
+        free(m);
+    }
 }
 
 static void post_loop0(struct nfs3_srv *s, cfs_loop_fn fn)
@@ -532,11 +739,13 @@ static void post_loop0(struct nfs3_srv *s, cfs_loop_fn fn)
 
 void nlm_grant_start(struct nfs3_srv *s)
 {
+    atomic_store(&s->nlm_stopping, false);
     post_loop0(s, sweep_start);
 }
 
 void nlm_grant_stop(struct nfs3_srv *s)
 {
+    atomic_store(&s->nlm_stopping, true);
     nlm_blocks_drop(s, 0);
     post_loop0(s, sweep_stop);
     /* every end, wake-up and timer change posted to loop 0 has run */

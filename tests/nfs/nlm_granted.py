@@ -8,7 +8,10 @@ records each GRANTED call and answers it as the case wants.
 Cases: a blocked LOCK is granted by callback when the holder unlocks (cookie of the last
 re-sent LOCK, the lock's fields echoed) and is then held; CANCEL stops the wait; a client
 that declines the GRANTED call, or has no NLM service, gets the lock released; FREE_ALL
-drops the waiter; the gateway still answers NULL.
+drops the waiter; the asynchronous TEST_MSG, LOCK_MSG, UNLOCK_MSG and CANCEL_MSG get an
+empty reply and their results come back as TEST_RES, LOCK_RES, UNLOCK_RES and CANCEL_RES
+calls to the client's NLM service (cookie and status; the holder for a denied TEST); the
+gateway still answers NULL.
 
 usage: nlm_granted.py HOST NFS_PORT MOUNT_PORT EXPORT FILE RPCBIND_PORT
 """
@@ -36,6 +39,7 @@ class Callback:
         self.answer = GRANTED      # what the NLM service answers to GRANTED
         self.registered = True     # whether rpcbind knows the NLM service
         self.calls = []            # decoded GRANTED calls
+        self.res = []              # decoded _RES calls (results of _MSG calls)
         self.getports = 0
         self.lock = threading.Lock()
         self.stop = False
@@ -67,6 +71,13 @@ class Callback:
         return u32(self.nlm.getsockname()[1] if ok else 0)
 
     def on_nlm(self, prog, vers, proc, d):
+        if prog == NLM and vers == 4 and 11 <= proc <= 14:  # TEST_RES .. UNLOCK_RES
+            r = {"proc": proc, "cookie": d.opaque(), "stat": d.u32()}
+            if proc == 11 and r["stat"] == DENIED:
+                r["exclusive"], r["svid"] = d.u32(), d.u32()
+            with self.lock:
+                self.res.append(r)
+            return None  # like lockd: a _RES call is not answered
         if prog != NLM or vers != 4 or proc != 5:
             return None
         c = {"cookie": d.opaque(), "exclusive": d.u32(), "caller": d.opaque(),
@@ -76,6 +87,16 @@ class Callback:
             self.calls.append(c)
             ans = self.answer
         return opaque(c["cookie"]) + u32(ans)
+
+    def wait_res(self, cookie, secs=5):
+        end = time.time() + secs
+        while time.time() < end:
+            with self.lock:
+                for r in self.res:
+                    if r["cookie"] == cookie:
+                        return r
+            time.sleep(0.05)
+        return None
 
     def wait_call(self, n, secs):
         end = time.time() + secs
@@ -194,6 +215,32 @@ def main():
     check(a == 0, "FREE_ALL for B")
     check(unlock(a_conn, A, 11, 0, 100) == GRANTED, "A: UNLOCK")
     check(cb.wait_call(n0 + 1, 1.5) is None, "no GRANTED after FREE_ALL")
+
+    # 6. the asynchronous procedures: an empty reply, the result by a _RES call
+    def msg(s, proc, args, what):
+        a, rest = rpc(s, NLM, 4, proc, args)
+        check(a == 0 and rest == b"", "%s: accepted with an empty reply (%d, %r)" % (what, a, rest))
+
+    def res(cookie, proc, stat, what):
+        r = cb.wait_res(cookie)
+        check(r is not None and r["proc"] == proc and r["stat"] == stat,
+              "%s -> procedure %d with status %d (%r)" % (what, proc, stat, r))
+        return r
+
+    msg(a_conn, 7, opaque(b"m1") + u32(0) + u32(1) + lobj(A, 11, 200, 100) + u32(0) + u32(3),
+        "A: LOCK_MSG [200,300)")
+    res(b"m1", 12, GRANTED, "A: LOCK_MSG")
+    msg(b_conn, 6, opaque(b"m2") + u32(1) + lobj(B, 22, 250, 1), "B: TEST_MSG [250,251)")
+    r = res(b"m2", 11, DENIED, "B: TEST_MSG")
+    check(r is not None and r.get("svid") == 11, "TEST_RES names the holder (svid 11)")
+    msg(b_conn, 7, opaque(b"m3") + u32(0) + u32(1) + lobj(B, 22, 250, 10) + u32(0) + u32(3),
+        "B: LOCK_MSG [250,260), not blocking")
+    res(b"m3", 12, DENIED, "B: LOCK_MSG in conflict")
+    msg(a_conn, 9, opaque(b"m4") + lobj(A, 11, 200, 100), "A: UNLOCK_MSG [200,300)")
+    res(b"m4", 14, GRANTED, "A: UNLOCK_MSG")
+    check(test(b_conn, B, 22, 250, 1)[0] == GRANTED, "B: TEST [250,251) free after UNLOCK_MSG")
+    msg(b_conn, 8, opaque(b"m5") + u32(1) + u32(1) + lobj(B, 22, 250, 10), "B: CANCEL_MSG")
+    res(b"m5", 13, GRANTED, "B: CANCEL_MSG with nothing waiting")
 
     a, _ = rpc(a_conn, NLM, 4, 0)
     check(a == 0, "NLM NULL still answered")

@@ -316,8 +316,13 @@ static void test_nlm(void **state)
     cfs_xdr_enc_u64(&x, 1);
     assert_int_equal(nlm4_decode_args(NLM4_UNLOCK, b, x.pos, &A), 0);
     assert_true(A.nlm.fh_too_long);
-    /* unserved procedure */
-    assert_int_equal(nlm4_decode_args(7, b, 0, &A), -EINVAL);
+    /* UNLOCK_MSG takes UNLOCK's arguments */
+    assert_int_equal(nlm4_decode_args(NLM4_UNLOCK_MSG, b, x.pos, &A), 0);
+    assert_true(A.nlm.fh_too_long && A.nlm.svid == 1 && A.nlm.len == 1);
+    assert_int_equal(nlm4_decode_args(NLM4_LOCK_MSG, b, 0, &A), -EBADMSG);
+    /* unserved procedures */
+    assert_int_equal(nlm4_decode_args(NLM4_SHARE, b, 0, &A), -EINVAL);
+    assert_int_equal(nlm4_decode_args(NLM4_GRANTED_RES, b, 0, &A), -EINVAL);
     /* NSM NOTIFY */
     cfs_xdr_enc_init(&x, b, sizeof(b));
     cfs_xdr_enc_string(&x, "host");
