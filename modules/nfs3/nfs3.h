@@ -88,6 +88,7 @@ struct nlm4_args {
     uint32_t oh_len;
     int32_t svid;
     uint64_t offset, len;
+    uint32_t share_mode, share_access; /* SHARE: fsh4_mode (deny), fsh4_access */
 };
 
 enum nfs3_ftype { NF3REG = 1, NF3DIR, NF3BLK, NF3CHR, NF3LNK, NF3SOCK, NF3FIFO };

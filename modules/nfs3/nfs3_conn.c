@@ -72,6 +72,8 @@ static const struct cfs_rpc_proc nlm4_procs[NLM4_NPROCS] = {
     [NLM4_LOCK_MSG] = {"LOCK_MSG", NFS3_H_NLM_BASE + NLM4_LOCK_MSG, false},
     [NLM4_CANCEL_MSG] = {"CANCEL_MSG", NFS3_H_NLM_BASE + NLM4_CANCEL_MSG, false},
     [NLM4_UNLOCK_MSG] = {"UNLOCK_MSG", NFS3_H_NLM_BASE + NLM4_UNLOCK_MSG, false},
+    [NLM4_SHARE] = {"SHARE", NFS3_H_NLM_BASE + NLM4_SHARE, false},
+    [NLM4_UNSHARE] = {"UNSHARE", NFS3_H_NLM_BASE + NLM4_UNSHARE, false},
     [NLM4_NM_LOCK] = {"NM_LOCK", NFS3_H_NLM_BASE + NLM4_NM_LOCK, false},
     [NLM4_FREE_ALL] = {"FREE_ALL", NFS3_H_NLM_BASE + NLM4_FREE_ALL, false},
 };

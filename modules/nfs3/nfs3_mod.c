@@ -71,6 +71,7 @@ static const char *metric_label(int i)
         [NLM4_CANCEL] = "NLM_CANCEL", [NLM4_UNLOCK] = "NLM_UNLOCK",
         [NLM4_TEST_MSG] = "NLM_TEST_MSG", [NLM4_LOCK_MSG] = "NLM_LOCK_MSG",
         [NLM4_CANCEL_MSG] = "NLM_CANCEL_MSG", [NLM4_UNLOCK_MSG] = "NLM_UNLOCK_MSG",
+        [NLM4_SHARE] = "NLM_SHARE", [NLM4_UNSHARE] = "NLM_UNSHARE",
         [NLM4_NM_LOCK] = "NLM_NM_LOCK", [NLM4_FREE_ALL] = "NLM_FREE_ALL"};
     static const char *const nsm[NSM_NPROCS] = {"NSM_NULL", "NSM_STAT", "NSM_MON",
                                                 "NSM_UNMON", "NSM_UNMON_ALL",

@@ -229,7 +229,8 @@ int mnt3_decode_args(uint32_t proc, const uint8_t *p, size_t len, struct nfs3_ar
 
 /* ---- NLM4 / NSM ---- */
 
-static void dec_nlm4_lock(struct cfs_xdr *x, struct nlm4_args *n)
+/* caller_name, fh, oh: the start of nlm4_lock and of nlm4_share */
+static void dec_nlm4_who(struct cfs_xdr *x, struct nlm4_args *n)
 {
     const uint8_t *fh;
     uint32_t fhlen = 0;
@@ -246,6 +247,11 @@ static void dec_nlm4_lock(struct cfs_xdr *x, struct nlm4_args *n)
         }
     }
     cfs_xdr_dec_opaque_ref(x, &n->oh, &n->oh_len, NLM_MAXNETOBJ);
+}
+
+static void dec_nlm4_lock(struct cfs_xdr *x, struct nlm4_args *n)
+{
+    dec_nlm4_who(x, n);
     cfs_xdr_dec_i32(x, &n->svid);
     cfs_xdr_dec_u64(x, &n->offset);
     cfs_xdr_dec_u64(x, &n->len);
@@ -260,7 +266,8 @@ int nlm4_decode_args(uint32_t proc, const uint8_t *p, size_t len, struct nfs3_ar
     n->cookie = n->oh = NULL;
     n->cookie_len = n->oh_len = 0;
     n->block = n->exclusive = n->reclaim = false;
-    n->state = 0;
+    n->state = n->svid = 0;
+    n->share_mode = n->share_access = 0;
     n->caller[0] = '\0';
     if (NLM4_IS_MSG(proc))
         proc -= NLM4_MSG_OFFSET; /* the same arguments as the synchronous twin */
@@ -289,6 +296,13 @@ int nlm4_decode_args(uint32_t proc, const uint8_t *p, size_t len, struct nfs3_ar
     case NLM4_UNLOCK:
         cfs_xdr_dec_opaque_ref(&x, &n->cookie, &n->cookie_len, NLM_MAXNETOBJ);
         dec_nlm4_lock(&x, n);
+        break;
+    case NLM4_SHARE: case NLM4_UNSHARE:
+        cfs_xdr_dec_opaque_ref(&x, &n->cookie, &n->cookie_len, NLM_MAXNETOBJ);
+        dec_nlm4_who(&x, n);
+        cfs_xdr_dec_u32(&x, &n->share_mode);
+        cfs_xdr_dec_u32(&x, &n->share_access);
+        cfs_xdr_dec_bool(&x, &n->reclaim);
         break;
     case NLM4_FREE_ALL:
         cfs_xdr_dec_string(&x, n->caller, sizeof(n->caller), NLM_MAXSTR);

@@ -55,16 +55,25 @@ static uint64_t client_id(const char *name)
 
 /* Owner identity: svid (4) + oh length (4) + oh + hash of the caller name (8). */
 struct nlm_owner {
-    uint8_t data[8 + NLM_MAXNETOBJ + 8];
+    uint8_t data[8 + NLM_MAXNETOBJ + 8 + 1]; /* a share owner with the longest oh is
+                                                one byte too long for the lock manager:
+                                                refused there (DENIED_NOLOCKS) */
     struct cfs_lock_owner o;
 };
 
-static void owner_init(struct nlm_owner *w, const struct nlm4_args *n)
+/*
+ * The owner of a byte-range lock: svid, oh length, oh, client id. The owner of a share
+ * reservation (SHARE carries no svid): oh length where the svid goes, the oh length
+ * again, oh, client id, and one byte more, so that no lock owner is ever equal to a share
+ * owner (the length field would have to name two lengths) and UNSHARE can drop the
+ * owner's shares with release_owner without touching its locks.
+ */
+static void owner_init(struct nlm_owner *w, const struct nlm4_args *n, bool share)
 {
     uint64_t h = client_id(n->caller);
     size_t at = 0;
 
-    cfs_xdr_put_be32(w->data, (uint32_t)n->svid);
+    cfs_xdr_put_be32(w->data, share ? n->oh_len : (uint32_t)n->svid);
     cfs_xdr_put_be32(w->data + 4, n->oh_len);
     at = 8;
     if (n->oh_len)
@@ -72,6 +81,8 @@ static void owner_init(struct nlm_owner *w, const struct nlm4_args *n)
     at += n->oh_len;
     for (int i = 0; i < 8; i++)
         w->data[at++] = (uint8_t)(h >> (56 - 8 * i));
+    if (share)
+        w->data[at++] = 'S';
     w->o.proto = CFS_LOCK_PROTO_NLM;
     w->o.len = (uint32_t)at;
     w->o.data = w->data;
@@ -229,6 +240,8 @@ static void enc_res(struct nfs3_req *r, uint32_t stat)
     r->status = stat;
     cfs_xdr_enc_opaque(&r->out, n->cookie, n->cookie_len);
     cfs_xdr_enc_u32(&r->out, stat);
+    if (nlm_proc(r) == NLM4_SHARE || nlm_proc(r) == NLM4_UNSHARE)
+        cfs_xdr_enc_i32(&r->out, 0); /* nlm4_shareres.sequence */
 }
 
 static void enc_test_denied(struct nfs3_req *r, const struct cfs_lock_conflict *cf)
@@ -282,7 +295,7 @@ static void lock_step(struct nfs3_req *r)
         enc_res(r, NLM4_DENIED_NOLOCKS);
         goto out;
     }
-    owner_init(w, n);
+    owner_init(w, n, proc == NLM4_SHARE || proc == NLM4_UNSHARE);
     cfs_lock_key_from_attr(&key, &r->op.attr);
     switch (proc) {
     case NLM4_TEST:
@@ -316,6 +329,29 @@ static void lock_step(struct nfs3_req *r)
     case NLM4_UNLOCK:
         nlm_block_forget(s, &key, &w->o, n->offset, len, false);
         la->unlock(&key, &w->o, n->offset, len, 0);
+        enc_res(r, NLM4_GRANTED_OK);
+        break;
+    case NLM4_SHARE: {
+        /* DOS share modes: fsh4_access and fsh4_mode (deny) map bit for bit onto
+         * CFS_SHARE_READ/WRITE; a SHARE again by the same owner replaces its share */
+        uint64_t id;
+
+        if (n->share_mode > 3 || n->share_access > 3) {
+            enc_res(r, NLM4_FAILED);
+            break;
+        }
+        la->release_owner(&key, &w->o);
+        rc = la->share_add(&key, &w->o, n->share_access, n->share_mode, &id);
+        if (rc == 0) {
+            enc_res(r, NLM4_GRANTED_OK);
+            nlm_record_client(s, r->conn->loop, n->caller);
+        } else {
+            enc_res(r, rc == -EBUSY ? NLM4_DENIED : NLM4_DENIED_NOLOCKS);
+        }
+        break;
+    }
+    case NLM4_UNSHARE:
+        la->release_owner(&key, &w->o);
         enc_res(r, NLM4_GRANTED_OK);
         break;
     case NLM4_CANCEL:
@@ -388,7 +424,8 @@ static void nlm_run(struct nfs3_req *r)
         enc_res(r, NLM4_DENIED);
         goto done;
     }
-    if ((proc == NLM4_LOCK || proc == NLM4_NM_LOCK || proc == NLM4_TEST) &&
+    if ((proc == NLM4_LOCK || proc == NLM4_NM_LOCK || proc == NLM4_TEST ||
+         proc == NLM4_SHARE) &&
         !(proc != NLM4_TEST && n->reclaim) && s->nlm_grace_until &&
         s->api->now_ms() < s->nlm_grace_until) {
         enc_res(r, NLM4_DENIED_GRACE_PERIOD);

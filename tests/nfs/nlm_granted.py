@@ -10,8 +10,10 @@ re-sent LOCK, the lock's fields echoed) and is then held; CANCEL stops the wait;
 that declines the GRANTED call, or has no NLM service, gets the lock released; FREE_ALL
 drops the waiter; the asynchronous TEST_MSG, LOCK_MSG, UNLOCK_MSG and CANCEL_MSG get an
 empty reply and their results come back as TEST_RES, LOCK_RES, UNLOCK_RES and CANCEL_RES
-calls to the client's NLM service (cookie and status; the holder for a denied TEST); the
-gateway still answers NULL.
+calls to the client's NLM service (cookie and status; the holder for a denied TEST); DOS
+share reservations (SHARE/UNSHARE: deny modes against access, a SHARE again replacing the
+owner's share, UNSHARE keeping the owner's byte-range locks, FREE_ALL dropping shares);
+the gateway still answers NULL.
 
 usage: nlm_granted.py HOST NFS_PORT MOUNT_PORT EXPORT FILE RPCBIND_PORT
 """
@@ -241,6 +243,30 @@ def main():
     check(test(b_conn, B, 22, 250, 1)[0] == GRANTED, "B: TEST [250,251) free after UNLOCK_MSG")
     msg(b_conn, 8, opaque(b"m5") + u32(1) + u32(1) + lobj(B, 22, 250, 10), "B: CANCEL_MSG")
     res(b"m5", 13, GRANTED, "B: CANCEL_MSG with nothing waiting")
+
+    # 7. share reservations: fsh4_access R=1 W=2 RW=3, fsh4_mode (deny) DN=0 DR=1 DW=2
+    def share(s, who, access, deny, unshare=False):
+        args = opaque(b"sh") + opaque(who) + opaque(fh) + opaque(who + b"-oh") + \
+            u32(deny) + u32(access) + u32(0)
+        a, rest = rpc(s, NLM, 4, 21 if unshare else 20, args)
+        if a != 0:
+            return -a
+        st, more = nlm_stat(rest)
+        return st if len(more) == 4 else -100  # nlm4_shareres ends with its sequence
+
+    check(share(a_conn, A, 1, 2) == GRANTED, "A: SHARE read, deny write")
+    check(share(b_conn, B, 2, 0) == DENIED, "B: SHARE write -> DENIED (A denies writes)")
+    check(share(b_conn, B, 1, 0) == GRANTED, "B: SHARE read, deny none")
+    check(lock(a_conn, A, 11, 0, 10) == GRANTED, "A: LOCK [0,10)")
+    check(share(a_conn, A, 1, 2, unshare=True) == GRANTED, "A: UNSHARE")
+    check(test(b_conn, B, 22, 5, 1)[0] == DENIED, "A's byte-range lock outlives its UNSHARE")
+    check(unlock(a_conn, A, 11, 0, 10) == GRANTED, "A: UNLOCK [0,10)")
+    check(share(b_conn, B, 2, 0) == GRANTED, "B: SHARE write now (replaces its read share)")
+    check(share(a_conn, A, 1, 2) == DENIED, "A: SHARE deny write -> DENIED (B writes)")
+    a, _ = rpc(b_conn, NLM, 4, 23, opaque(B) + u32(6))
+    check(a == 0, "FREE_ALL for B")
+    check(share(a_conn, A, 1, 2) == GRANTED, "A: SHARE deny write after B's FREE_ALL")
+    check(share(a_conn, A, 1, 2, unshare=True) == GRANTED, "A: UNSHARE")
 
     a, _ = rpc(a_conn, NLM, 4, 0)
     check(a == 0, "NLM NULL still answered")

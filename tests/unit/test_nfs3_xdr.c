@@ -320,8 +320,22 @@ static void test_nlm(void **state)
     assert_int_equal(nlm4_decode_args(NLM4_UNLOCK_MSG, b, x.pos, &A), 0);
     assert_true(A.nlm.fh_too_long && A.nlm.svid == 1 && A.nlm.len == 1);
     assert_int_equal(nlm4_decode_args(NLM4_LOCK_MSG, b, 0, &A), -EBADMSG);
+    /* SHARE: cookie, caller, fh, oh, mode, access, reclaim */
+    cfs_xdr_enc_init(&x, b, sizeof(b));
+    cfs_xdr_enc_opaque(&x, "ck", 2);
+    cfs_xdr_enc_string(&x, "pc");
+    cfs_xdr_enc_opaque(&x, "0123456789", 10);
+    cfs_xdr_enc_opaque(&x, "own", 3);
+    cfs_xdr_enc_u32(&x, 2);
+    cfs_xdr_enc_u32(&x, 3);
+    cfs_xdr_enc_bool(&x, true);
+    assert_int_equal(nlm4_decode_args(NLM4_SHARE, b, x.pos, &A), 0);
+    assert_string_equal(A.nlm.caller, "pc");
+    assert_true(A.nlm.fh.len == 10 && A.nlm.oh_len == 3 && A.nlm.share_mode == 2 &&
+                A.nlm.share_access == 3 && A.nlm.reclaim);
+    assert_int_equal(nlm4_decode_args(NLM4_UNSHARE, b, x.pos - 4, &A), -EBADMSG);
     /* unserved procedures */
-    assert_int_equal(nlm4_decode_args(NLM4_SHARE, b, 0, &A), -EINVAL);
+    assert_int_equal(nlm4_decode_args(NLM4_GRANTED_MSG, b, 0, &A), -EINVAL);
     assert_int_equal(nlm4_decode_args(NLM4_GRANTED_RES, b, 0, &A), -EINVAL);
     /* NSM NOTIFY */
     cfs_xdr_enc_init(&x, b, sizeof(b));
