@@ -2,7 +2,8 @@
 # tests/integration/test_nfs3_config.sh - mod_nfs3 from a configuration file: exports with
 # client networks (a denied client gets MNT3ERR_ACCES / NFS3ERR_ACCES), secure_ports
 # (unprivileged source port refused, privileged accepted), all_squash, the export list
-# (MOUNT EXPORT), UDP, SIGHUP reload keeping an open connection working, and READ by
+# (MOUNT EXPORT), UDP, SIGHUP reload keeping an open connection working, exports added and
+# removed by a reload (mountable at once; refused, their handles stale), and READ by
 # sendfile (nfs3.sendfile) giving the file back byte for byte.
 . "$(dirname "$0")/lib.sh"
 
@@ -139,6 +140,37 @@ check(k == "accepted:0" and r[:4] == u32(0), "after SIGHUP: the open connection 
 s2 = conn(NP)
 k, r = rpc(s2, 11, 100003, 0)
 check(k == "accepted:0", "after SIGHUP: a new connection is served")
+# reload with the export "secure" removed and "extra" added
+gwconf = os.path.join(os.path.dirname(CONF), "gateway.conf")
+extra = os.path.join(os.path.dirname(OPEN), "extra")
+os.makedirs(extra, exist_ok=True)
+with open(os.path.join(extra, "hello.txt"), "w") as f: f.write("hi")
+with open(gwconf) as f: c = f.read()
+i = c.index('  { name = "secure"')
+j = c.index("}", i) + 1
+with open(gwconf, "w") as f:
+    f.write(c[:i] + '  { name = "extra"; path = "%s"; root_squash = false; }' % extra + c[j:])
+os.kill(PID, signal.SIGHUP)
+time.sleep(1.0)
+m = conn(MP, src_port=812)
+k, r = rpc(m, 12, 100005, 1, opaque(b"/extra"))
+check(r[:4] == u32(0), "after reload: the added export /extra mounts (%r)" % r[:4])
+extra_root = r[8:8 + struct.unpack(">I", r[4:8])[0]] if r[:4] == u32(0) else b""
+k, r = rpc(m, 13, 100005, 1, opaque(b"/secure"))
+check(r[:4] != u32(0), "after reload: the removed export /secure is refused (%r)" % r[:4])
+k, r = rpc(m, 14, 100005, 5)
+check(b"/extra" in r and b"/secure" not in r, "after reload: MOUNT EXPORT lists /extra, not /secure")
+m.close()
+k, r = rpc(s, 15, 100003, 3, opaque(extra_root) + opaque(b"hello.txt"))
+check(k == "accepted:0" and r[:4] == u32(0), "LOOKUP in /extra on the connection opened before")
+if secure_root:
+    s3 = conn(NP, src_port=813)
+    k, r = rpc(s3, 16, 100003, 1, opaque(secure_root))
+    check(k == "accepted:0" and r[:4] == u32(70),
+          "a handle of the removed export is stale (%s %r)" % (k, r[:4]))
+    s3.close()
+k, r = rpc(s, 17, 100003, 1, opaque(root))
+check(k == "accepted:0" and r[:4] == u32(0), "the kept export /open still answers")
 print("%d passed, %d failed" % (P, F))
 EOF
 sed 's/^/  [wire] /' "$T_TMP/py"
