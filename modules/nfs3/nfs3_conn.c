@@ -189,7 +189,7 @@ static void conn_close(struct nfs3_conn *c)
         c->udp_ev = NULL;
     }
     conn_unlink(c, loop_list(c));
-    /* Answered but unsent replies go now; running ones when they complete. */
+    /* Requests already answered are freed now; running ones when they complete. */
     pp = &c->head;
     while (*pp) {
         struct nfs3_req *r = *pp;
@@ -370,21 +370,6 @@ static void maybe_resume(struct nfs3_conn *c)
     process_input(c);
 }
 
-static void flush(struct nfs3_conn *c)
-{
-    while (c->head && c->head->done) {
-        struct nfs3_req *r = c->head;
-
-        c->head = r->next;
-        if (c->head == NULL)
-            c->tail = NULL;
-        c->inflight--;
-        if (!r->drop && !r->out.err)
-            send_tcp(c, r);
-        req_free(r);
-    }
-}
-
 static void unlink_req(struct nfs3_conn *c, struct nfs3_req *r)
 {
     struct nfs3_req **pp = &c->head;
@@ -426,7 +411,13 @@ void nfs3_req_finish(struct nfs3_req *r)
             conn_free(c);
         return;
     }
-    flush(c);
+    /* The reply leaves as soon as it is ready, in whatever order the calls complete:
+     * RPC lets a server answer in any order (clients match xids), so a slow COMMIT or
+     * a cold READ does not hold back the replies of the calls behind it. */
+    unlink_req(c, r);
+    if (!r->drop && !r->out.err)
+        send_tcp(c, r);
+    req_free(r);
     if (c->eof_pending && !c->in_input)
         check_close(c);
     else

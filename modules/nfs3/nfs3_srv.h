@@ -88,7 +88,7 @@ struct nfs3_srv {
 #define NFS3_CONN_MAGIC 0x4e464343u
 
 struct nfs3_req {
-    struct nfs3_req *next;      /* reply order on the connection */
+    struct nfs3_req *next;      /* the calls in progress on the connection */
     struct nfs3_conn *conn;
     uint8_t *rec;               /* the call record (owned) */
     size_t rec_len;
@@ -143,7 +143,8 @@ void nfs3_on_accept(cfs_loop *loop, int fd, const struct sockaddr *peer, socklen
                     void *arg);
 void nfs3_on_udp(cfs_loop *loop, int fd, const struct sockaddr *peer, socklen_t peerlen,
                  void *arg);
-/* A request's reply is complete (or dropped): send what is in order, free it. */
+/* A request's reply is complete (or dropped): send it (replies go out in completion
+ * order), free the request. */
 void nfs3_req_finish(struct nfs3_req *r);
 /* Close every connection of the calling loop (posted by stop). */
 void nfs3_close_loop_conns(void *srv);
