@@ -165,7 +165,8 @@ void nlm_proc_run(struct nfs3_req *r);
 void nlm_start(struct nfs3_srv *s, const struct nfs3_conf *c);
 void nlm_fini(struct nfs3_srv *s);
 /* Remember that `name` holds locks (for the grace period after a restart). */
-void nlm_record_client(struct nfs3_srv *s, cfs_loop *loop, const char *name);
+void nlm_record_client(struct nfs3_srv *s, cfs_loop *loop, const char *name,
+                       const struct sockaddr *peer);
 
 /* ---- nlm_grant.c ---- */
 /* A blocking LOCK: 0 granted now, 1 blocked (a GRANTED callback follows when it can be
@@ -185,6 +186,12 @@ void nlm_blocks_drop(struct nfs3_srv *s, uint64_t client); /* 0: all */
  * through the client's rpcbind (UDP), once. From any loop; the bytes are copied. */
 void nlm_msg_send(struct nfs3_srv *s, const struct sockaddr *peer, socklen_t peerlen,
                   uint32_t res_proc, const uint8_t *res, size_t len);
+/* The general form: call (prog, vers, proc) with these arguments at the client at peer
+ * (port from its rpcbind), once, or re-sent until answered (want_reply). `what` names
+ * the call in the log. */
+void nlm_call_client(struct nfs3_srv *s, const struct sockaddr *peer, socklen_t peerlen,
+                     uint32_t prog, uint32_t vers, uint32_t proc, const uint8_t *args,
+                     size_t len, bool want_reply, const char *what);
 void nlm_grant_start(struct nfs3_srv *s);
 void nlm_grant_stop(struct nfs3_srv *s);
 

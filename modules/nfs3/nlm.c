@@ -20,6 +20,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <cfs/lock.h>
 
@@ -94,7 +96,7 @@ static void owner_init(struct nlm_owner *w, const struct nlm4_args *n, bool shar
 struct record_job {
     struct nfs3_srv *srv;
     char path[512];
-    char name[NLM_MAXSTR + 2];
+    char name[NLM_MAXSTR + INET6_ADDRSTRLEN + 3]; /* "caller address\n" */
 };
 
 static void record_work(void *arg)
@@ -117,9 +119,12 @@ static void record_done(void *arg, int status)
     free(arg);
 }
 
-/* Remember that `name` holds locks (once per name per run). */
-void nlm_record_client(struct nfs3_srv *s, cfs_loop *loop, const char *name)
+/* Remember that `name` holds locks (once per name per run), and where it called from:
+ * after a restart it is told with SM_NOTIFY (nlm_start). */
+void nlm_record_client(struct nfs3_srv *s, cfs_loop *loop, const char *name,
+                       const struct sockaddr *peer)
 {
+    char addr[INET6_ADDRSTRLEN] = "-";
     const char *dir = s->api->state_dir ? s->api->state_dir() : NULL;
     uint64_t id = client_id(name);
     struct record_job *j;
@@ -149,9 +154,66 @@ void nlm_record_client(struct nfs3_srv *s, cfs_loop *loop, const char *name)
         return;
     j->srv = s;
     snprintf(j->path, sizeof(j->path), "%s/%s", dir, NLM_CLIENTS_FILE);
-    snprintf(j->name, sizeof(j->name), "%s\n", name);
+    if (peer && peer->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, addr, sizeof(addr));
+    else if (peer && peer->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, addr,
+                  sizeof(addr));
+    snprintf(j->name, sizeof(j->name), "%s %s\n", name, addr);
     if (s->api->work_submit(loop, record_work, record_done, j) != 0)
         free(j);
+}
+
+/*
+ * After a restart: tell every client recorded as holding locks, with SM_NOTIFY to its
+ * statd (as sm-notify does for a rebooted host), that this host's NSM state changed,
+ * so that it reclaims its locks within the grace period. Lines "caller address"; older
+ * lines without an address are skipped.
+ */
+static void notify_clients(struct nfs3_srv *s, const char *path)
+{
+    char line[NLM_MAXSTR + INET6_ADDRSTRLEN + 8], host[256], name[NLM_MAXSTR + 1];
+    char addr[INET6_ADDRSTRLEN + 1];
+    uint8_t args[512];
+    struct cfs_xdr x;
+    unsigned sent = 0;
+    FILE *f = fopen(path, "r");
+
+    if (f == NULL)
+        return;
+    if (gethostname(host, sizeof(host) - 1) != 0)
+        snprintf(host, sizeof(host), "cfs-gateway");
+    host[sizeof(host) - 1] = '\0';
+    cfs_xdr_enc_init(&x, args, sizeof(args));
+    cfs_xdr_enc_string_n(&x, host, (uint32_t)strlen(host)); /* stat_chge.mon_name */
+    cfs_xdr_enc_i32(&x, (int32_t)s->nsm_state);              /* stat_chge.state */
+    while (x.err == 0 && sent < NLM_KNOWN_MAX && fgets(line, sizeof(line), f) != NULL) {
+        struct sockaddr_storage ss;
+        socklen_t sl = 0;
+        char what[NLM_MAXSTR + INET6_ADDRSTRLEN + 32];
+
+        memset(&ss, 0, sizeof(ss));
+        if (sscanf(line, "%1024s %46s", name, addr) != 2)
+            continue;
+        if (inet_pton(AF_INET, addr, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+            ss.ss_family = AF_INET;
+            sl = sizeof(struct sockaddr_in);
+        } else if (inet_pton(AF_INET6, addr, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+            ss.ss_family = AF_INET6;
+            sl = sizeof(struct sockaddr_in6);
+        } else {
+            continue;
+        }
+        snprintf(what, sizeof(what), "SM_NOTIFY to %s (%s)", name, addr);
+        nlm_call_client(s, (const struct sockaddr *)&ss, sl, NSM_PROG, NSM_VERS, NSM_NOTIFY,
+                        args, x.pos, true, what);
+        sent++;
+    }
+    fclose(f);
+    if (sent)
+        s->api->log(CFS_LOG_NOTICE, NFS3_TAG,
+                    "NSM state %u: telling %u client(s) that held locks (SM_NOTIFY)",
+                    s->nsm_state, sent);
 }
 
 void nlm_start(struct nfs3_srv *s, const struct nfs3_conf *c)
@@ -185,12 +247,16 @@ void nlm_start(struct nfs3_srv *s, const struct nfs3_conf *c)
     if (!c->nlm)
         return;
     snprintf(path, sizeof(path), "%s/%s", dir, NLM_CLIENTS_FILE);
-    if (stat(path, &st) == 0 && st.st_size > 0 && c->nlm_grace_ms > 0) {
+    bool held = stat(path, &st) == 0 && st.st_size > 0;
+
+    if (held && c->nlm_grace_ms > 0) {
         s->nlm_grace_until = s->api->now_ms() + (uint64_t)c->nlm_grace_ms;
         s->api->log(CFS_LOG_NOTICE, NFS3_TAG,
                     "NLM grace period of %lld ms: clients held locks before the restart",
                     (long long)c->nlm_grace_ms);
     }
+    if (held)
+        notify_clients(s, path);
     if (truncate(path, 0) != 0 && errno != ENOENT)
         s->api->log(CFS_LOG_WARN, NFS3_TAG, "%s: %s", path, strerror(errno));
 }
@@ -203,6 +269,13 @@ void nlm_fini(struct nfs3_srv *s)
 }
 
 /* ---- replies ---- */
+
+/* Where the call came from (UDP: the datagram's sender; TCP: the connection's peer). */
+static const struct sockaddr *nlm_peer(const struct nfs3_req *r)
+{
+    return r->peerlen ? (const struct sockaddr *)&r->peer
+                      : (const struct sockaddr *)&r->conn->peer;
+}
 
 /* The procedure to carry out: a _MSG call does what its synchronous twin does. */
 static int nlm_proc(const struct nfs3_req *r)
@@ -222,11 +295,9 @@ static void nlm_finish(struct nfs3_req *r)
     uint32_t proc = (uint32_t)(r->handler - NFS3_H_NLM_BASE);
 
     if (NLM4_IS_MSG(proc) && !r->drop && r->out.err == 0 && r->out.pos > r->nlm_res) {
-        const struct sockaddr *peer = r->peerlen ? (const struct sockaddr *)&r->peer
-                                                 : (const struct sockaddr *)&r->conn->peer;
         socklen_t peerlen = r->peerlen ? r->peerlen : r->conn->peerlen;
 
-        nlm_msg_send(r->conn->srv, peer, peerlen, proc + NLM4_MSG_TO_RES,
+        nlm_msg_send(r->conn->srv, nlm_peer(r), peerlen, proc + NLM4_MSG_TO_RES,
                      r->out.buf + r->nlm_res, r->out.pos - r->nlm_res);
         r->out.pos = r->nlm_res;
     }
@@ -315,7 +386,7 @@ static void lock_step(struct nfs3_req *r)
         if (rc == 0) {
             enc_res(r, NLM4_GRANTED_OK);
             if (proc == NLM4_LOCK)
-                nlm_record_client(s, r->conn->loop, n->caller);
+                nlm_record_client(s, r->conn->loop, n->caller, nlm_peer(r));
         } else if (rc == 1) {
             enc_res(r, NLM4_BLOCKED); /* NLM4_GRANTED follows once it is ours */
         } else if (rc == -EAGAIN) {
@@ -344,7 +415,7 @@ static void lock_step(struct nfs3_req *r)
         rc = la->share_add(&key, &w->o, n->share_access, n->share_mode, &id);
         if (rc == 0) {
             enc_res(r, NLM4_GRANTED_OK);
-            nlm_record_client(s, r->conn->loop, n->caller);
+            nlm_record_client(s, r->conn->loop, n->caller, nlm_peer(r));
         } else {
             enc_res(r, rc == -EBUSY ? NLM4_DENIED : NLM4_DENIED_NOLOCKS);
         }

@@ -21,6 +21,7 @@
  * wake-up registered with the lock manager or posted to loop 0.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -88,12 +89,12 @@ static void set_port(struct sockaddr_storage *a, uint16_t port)
         ((struct sockaddr_in6 *)a)->sin6_port = htons(port);
 }
 
-/* PMAPPROC_GETPORT(NLM v4, UDP) */
-static void enc_getport(struct cfs_xdr *x, uint32_t xid)
+/* PMAPPROC_GETPORT(prog, vers, UDP) */
+static void enc_getport(struct cfs_xdr *x, uint32_t xid, uint32_t prog, uint32_t vers)
 {
     cfs_rpc_enc_call(x, xid, PMAP_PROG, PMAP_VERS, PMAPPROC_GETPORT, NULL);
-    cfs_xdr_enc_u32(x, NLM_PROG);
-    cfs_xdr_enc_u32(x, NLM4_VERS);
+    cfs_xdr_enc_u32(x, prog);
+    cfs_xdr_enc_u32(x, vers);
     cfs_xdr_enc_u32(x, IPPROTO_UDP_NUM);
     cfs_xdr_enc_u32(x, 0);
 }
@@ -228,7 +229,7 @@ static void cb_send(struct nlm_block *b)
     b->xid++;
     cfs_xdr_enc_init(&x, buf, sizeof(buf));
     if (b->state == BLK_GETPORT) {
-        enc_getport(&x, b->xid);
+        enc_getport(&x, b->xid, NLM_PROG, NLM4_VERS);
         set_port(&to, (uint16_t)cf->nlm_callback_rpcbind_port);
     } else {
         cfs_rpc_enc_call(&x, b->xid, NLM_PROG, NLM4_VERS, NLM4_GRANTED, &sys);
@@ -259,7 +260,7 @@ static void cb_finish(struct nlm_block *b, bool granted, const char *why)
     if (s->api->log_enabled && s->api->log_enabled(CFS_LOG_INFO))
         s->api->log(CFS_LOG_INFO, NFS3_TAG, "NLM blocked lock of %s: %s", b->caller, why);
     if (granted) {
-        nlm_record_client(s, loop0(s), b->caller);
+        nlm_record_client(s, loop0(s), b->caller, (const struct sockaddr *)&b->peer);
         cb_close(b);
         blk_unref(b);
     } else {
@@ -564,21 +565,29 @@ static void sweep_stop(void *arg)
     atomic_fetch_sub(&s->nlm_posts, 1);
 }
 
-/* ---- the results of _MSG calls: GETPORT, then one _RES call (loop 0) ---- */
+/*
+ * ---- calls to a client's services (loop 0): the result of a _MSG call (a _RES call to
+ * its NLM, sent once) and SM_NOTIFY after a restart (to its statd, re-sent until
+ * answered). GETPORT at the client's rpcbind first, then the call, over UDP. ----
+ */
 
 struct nlm_msg {
     struct nlm_msg *next;        /* s->nlm_msgs */
     struct nfs3_srv *srv;
     struct sockaddr_storage peer;
     socklen_t peerlen;
-    uint32_t res_proc;
+    uint32_t prog, vers, proc;   /* the call to make */
+    bool want_reply;             /* re-send until answered; else send once */
+    bool calling;                /* the port is known: the call itself is out */
+    uint16_t port;
     uint32_t xid;
     int tries;
     int fd;
     struct event *ev;
     cfs_timer *timer;
+    char what[NLM_MAXSTR + 96];  /* for the log */
     size_t len;
-    uint8_t res[];
+    uint8_t args[];
 };
 
 static void msg_end(struct nlm_msg *m, const char *why)
@@ -593,8 +602,7 @@ static void msg_end(struct nlm_msg *m, const char *why)
         }
     }
     if (why && s->api->log_enabled && s->api->log_enabled(CFS_LOG_INFO))
-        s->api->log(CFS_LOG_INFO, NFS3_TAG, "NLM _RES call (procedure %u): %s", m->res_proc,
-                    why);
+        s->api->log(CFS_LOG_INFO, NFS3_TAG, "%s: %s", m->what, why);
     if (m->timer)
         s->api->timer_del(m->timer);
     if (m->ev)
@@ -604,27 +612,37 @@ static void msg_end(struct nlm_msg *m, const char *why)
     free(m);
 }
 
-static void msg_getport(struct nlm_msg *m)
+static void msg_send(struct nlm_msg *m)
 {
     const struct nfs3_conf *cf = nfs3_conf_get(m->srv);
     struct sockaddr_storage to = m->peer;
-    uint8_t buf[128];
+    struct cfs_rpc_authsys sys;
+    uint8_t *buf = malloc(512 + m->len);
     struct cfs_xdr x;
 
-    cfs_xdr_enc_init(&x, buf, sizeof(buf));
-    enc_getport(&x, ++m->xid);
-    set_port(&to, (uint16_t)cf->nlm_callback_rpcbind_port);
+    if (buf == NULL)
+        return; /* the timer tries again */
+    cfs_xdr_enc_init(&x, buf, 512 + m->len);
+    m->xid++;
+    if (!m->calling) {
+        enc_getport(&x, m->xid, m->prog, m->vers);
+        set_port(&to, (uint16_t)cf->nlm_callback_rpcbind_port);
+    } else {
+        machine_cred(&sys);
+        cfs_rpc_enc_call(&x, m->xid, m->prog, m->vers, m->proc, &sys);
+        cfs_xdr_enc_fixed(&x, m->args, m->len);
+        set_port(&to, m->port);
+    }
     if (x.err == 0)
         (void)sendto(m->fd, buf, x.pos, MSG_DONTWAIT, (struct sockaddr *)&to, m->peerlen);
+    free(buf);
 }
 
 static void msg_read(evutil_socket_t fd, short what, void *arg)
 {
     struct nlm_msg *m = arg;
-    struct cfs_rpc_authsys sys;
-    struct sockaddr_storage to = m->peer;
+    struct cfs_rpc_reply rep;
     uint8_t buf[2048];
-    struct cfs_xdr x;
     bool answered;
     uint16_t port;
     ssize_t n;
@@ -633,27 +651,27 @@ static void msg_read(evutil_socket_t fd, short what, void *arg)
     n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
     if (n <= 0)
         return;
+    if (m->calling) { /* the answer to the call itself */
+        if (cfs_rpc_decode_reply(buf, (size_t)n, &rep) == 0 && rep.xid == m->xid)
+            msg_end(m, rep.reply_stat == CFS_RPC_MSG_ACCEPTED &&
+                               rep.accept_stat == CFS_RPC_SUCCESS
+                           ? "answered"
+                           : "refused");
+        return;
+    }
     port = dec_getport(buf, (size_t)n, m->xid, &answered);
     if (!answered)
         return;
     if (port == 0) {
-        msg_end(m, "no NLM service registered at the client's rpcbind");
+        msg_end(m, "the service is not registered at the client's rpcbind");
         return;
     }
-    uint8_t *call = malloc(256 + m->len);
-    if (call == NULL) {
-        msg_end(m, "out of memory");
-        return;
-    }
-    machine_cred(&sys);
-    cfs_xdr_enc_init(&x, call, 256 + m->len);
-    cfs_rpc_enc_call(&x, ++m->xid, NLM_PROG, NLM4_VERS, m->res_proc, &sys);
-    cfs_xdr_enc_fixed(&x, m->res, m->len);
-    set_port(&to, port);
-    if (x.err == 0)
-        (void)sendto(m->fd, call, x.pos, MSG_DONTWAIT, (struct sockaddr *)&to, m->peerlen);
-    free(call);
-    msg_end(m, NULL); /* sent once: the client repeats its _MSG if it is lost */
+    m->port = port;
+    m->calling = true;
+    m->tries = 0;
+    msg_send(m);
+    if (!m->want_reply)
+        msg_end(m, NULL); /* sent once: the client repeats its _MSG if it is lost */
 }
 
 static void msg_timer(void *arg)
@@ -661,10 +679,10 @@ static void msg_timer(void *arg)
     struct nlm_msg *m = arg;
 
     if (++m->tries >= NLM_CB_TRIES) {
-        msg_end(m, "the client's rpcbind did not answer");
+        msg_end(m, m->calling ? "no answer" : "the client's rpcbind did not answer");
         return;
     }
-    msg_getport(m);
+    msg_send(m);
 }
 
 static void msg_start(void *arg)
@@ -683,8 +701,8 @@ static void msg_start(void *arg)
     }
     if (s->nlm_nmsgs > NLM_MSGS_MAX) {
         if (s->api->log)
-            s->api->log(CFS_LOG_WARN, NFS3_TAG, "NLM: %u _RES calls under way: one dropped",
-                        NLM_MSGS_MAX);
+            s->api->log(CFS_LOG_WARN, NFS3_TAG, "NLM: %u calls to clients under way: %s dropped",
+                        NLM_MSGS_MAX, m->what);
         msg_end(m, NULL);
         return;
     }
@@ -700,11 +718,12 @@ static void msg_start(void *arg)
         return;
     }
     m->xid = (uint32_t)random();
-    msg_getport(m);
+    msg_send(m);
 }
 
-void nlm_msg_send(struct nfs3_srv *s, const struct sockaddr *peer, socklen_t peerlen,
-                  uint32_t res_proc, const uint8_t *res, size_t len)
+void nlm_call_client(struct nfs3_srv *s, const struct sockaddr *peer, socklen_t peerlen,
+                     uint32_t prog, uint32_t vers, uint32_t proc, const uint8_t *args,
+                     size_t len, bool want_reply, const char *what)
 {
     cfs_loop *l = loop0(s);
     struct nlm_msg *m;
@@ -715,15 +734,28 @@ void nlm_msg_send(struct nfs3_srv *s, const struct sockaddr *peer, socklen_t pee
     m->srv = s;
     memcpy(&m->peer, peer, peerlen);
     m->peerlen = peerlen;
-    m->res_proc = res_proc;
+    m->prog = prog;
+    m->vers = vers;
+    m->proc = proc;
+    m->want_reply = want_reply;
     m->fd = -1;
+    snprintf(m->what, sizeof(m->what), "%s", what);
     m->len = len;
-    memcpy(m->res, res, len);
+    memcpy(m->args, args, len);
     atomic_fetch_add(&s->nlm_posts, 1);
     if (s->api->loop_post(l, msg_start, m) != 0) {
         atomic_fetch_sub(&s->nlm_posts, 1);
         free(m);
     }
+}
+
+void nlm_msg_send(struct nfs3_srv *s, const struct sockaddr *peer, socklen_t peerlen,
+                  uint32_t res_proc, const uint8_t *res, size_t len)
+{
+    char what[64];
+
+    snprintf(what, sizeof(what), "NLM _RES call (procedure %u)", res_proc);
+    nlm_call_client(s, peer, peerlen, NLM_PROG, NLM4_VERS, res_proc, res, len, false, what);
 }
 
 static void post_loop0(struct nfs3_srv *s, cfs_loop_fn fn)

@@ -1,7 +1,9 @@
 #!/bin/sh
 # tests/integration/test_nlm_granted.sh - blocking NLM locks with the NLM4_GRANTED
 # callback (tests/nfs/nlm_granted.py plays both lock clients and client B's rpcbind and
-# NLM service; nfs3.nlm_callback_rpcbind_port points the gateway at that rpcbind).
+# NLM service; nfs3.nlm_callback_rpcbind_port points the gateway at that rpcbind), then
+# a restart: the clients that held locks are told with SM_NOTIFY (tests/nfs/nsm_notify.py
+# plays their rpcbind and statd).
 . "$(dirname "$0")/lib.sh"
 
 D="$T_TMP/conf"
@@ -33,4 +35,24 @@ if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then bad "nlm_granted.py exited with $rc";
 grep -q "NLM blocked lock of client-b: granted, the client acknowledged" "$T_TMP/gw.log" &&
   ok "the grant is logged" || bad "no log line for the grant"
 check "gateway still running" kill -0 "$GW_PID"
+
+# ---- a restart: the clients recorded as holding locks are told with SM_NOTIFY ----
+stop_gw
+$PY "$CFS_SRC/tests/nfs/nsm_notify.py" "$RB" 20 2 >"$T_TMP/notify" 2>&1 &
+NPID=$!
+n=0
+while ! grep -q '^ready' "$T_TMP/notify" 2>/dev/null && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+start_gw start --config "$D" --module-path "$CFS_MODULE_DIR"
+if wait_port "$NP"; then ok "gateway restarted"; else bad "gateway restart"; fi
+wait "$NPID"
+sed 's/^/  /' "$T_TMP/notify"
+state=$(sed -n 's/.*NSM state \([0-9]*\): telling 2 client(s).*/\1/p' "$T_TMP/gw.log" | tail -1)
+check "the restart logs the new NSM state and 2 clients to tell" test -n "$state"
+check "both clients' statd got SM_NOTIFY" test "$(grep -c '^notify ' "$T_TMP/notify")" -eq 2
+check "SM_NOTIFY carries the new state ($state) and this host's name" \
+  grep -q "^notify $(hostname) ${state:-x} 127.0.0.1" "$T_TMP/notify"
+grep -q "SM_NOTIFY to client-a (127.0.0.1): answered" "$T_TMP/gw.log" &&
+  ok "the answered SM_NOTIFY is logged" || bad "no log line for the answered SM_NOTIFY"
+grep -q "NLM grace period" "$T_TMP/gw.log" && ok "the restart starts a grace period" ||
+  bad "no grace period after the restart"
 finish
