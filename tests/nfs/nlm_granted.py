@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 
-from rpcwire import Dec, check, nlm_stat, opaque, rpc, summary, u32, u64
+from rpcwire import check, nlm_stat, opaque, rpc, serve_udp, summary, u32, u64
 
 HOST, PORT, MPORT, EXPORT, FILE, RBPORT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \
     sys.argv[4], sys.argv[5], int(sys.argv[6])
@@ -46,24 +46,10 @@ class Callback:
         self.lock = threading.Lock()
         self.stop = False
         for sock, fn in ((self.nlm, self.on_nlm), (self.rb, self.on_rpcbind)):
-            sock.settimeout(0.2)
-            threading.Thread(target=self.serve, args=(sock, fn), daemon=True).start()
+            threading.Thread(target=serve_udp, args=(sock, fn, lambda: self.stop),
+                             daemon=True).start()
 
-    def serve(self, sock, fn):
-        while not self.stop:
-            try:
-                data, peer = sock.recvfrom(65536)
-            except socket.timeout:
-                continue
-            d = Dec(data)
-            xid, mtype, _rv, prog, vers, proc = (d.u32() for _ in range(6))
-            d.skip_auth()
-            d.skip_auth()
-            res = fn(prog, vers, proc, d)
-            if mtype == 0 and res is not None:
-                sock.sendto(u32(xid) + u32(1) + u32(0) + u32(0) + u32(0) + u32(0) + res, peer)
-
-    def on_rpcbind(self, prog, vers, proc, d):
+    def on_rpcbind(self, prog, vers, proc, d, _peer):
         if prog != PMAP or vers != 2 or proc != 3:
             return None
         p, v, prot = d.u32(), d.u32(), d.u32()
@@ -72,7 +58,7 @@ class Callback:
         ok = self.registered and p == NLM and v == 4 and prot == 17
         return u32(self.nlm.getsockname()[1] if ok else 0)
 
-    def on_nlm(self, prog, vers, proc, d):
+    def on_nlm(self, prog, vers, proc, d, _peer):
         if prog == NLM and vers == 4 and 11 <= proc <= 14:  # TEST_RES .. UNLOCK_RES
             r = {"proc": proc, "cookie": d.opaque(), "stat": d.u32()}
             if proc == 11 and r["stat"] == DENIED:

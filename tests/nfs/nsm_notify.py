@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 
-from rpcwire import Dec, u32
+from rpcwire import serve_udp, u32
 
 RBPORT, SECS, WANT = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 PMAP, NSM = 100000, 100024
@@ -26,21 +26,6 @@ def main():
     got = []
     lock = threading.Lock()
     stop = [False]
-
-    def serve(sock, fn):
-        sock.settimeout(0.2)
-        while not stop[0]:
-            try:
-                data, peer = sock.recvfrom(65536)
-            except socket.timeout:
-                continue
-            d = Dec(data)
-            xid, mtype, _rv, prog, vers, proc = (d.u32() for _ in range(6))
-            d.skip_auth()
-            d.skip_auth()
-            res = fn(prog, vers, proc, d, peer)
-            if mtype == 0 and res is not None:
-                sock.sendto(u32(xid) + u32(1) + u32(0) + u32(0) + u32(0) + u32(0) + res, peer)
 
     def on_rpcbind(prog, vers, proc, d, peer):
         if prog != PMAP or vers != 2 or proc != 3:
@@ -58,7 +43,8 @@ def main():
 
     print("ready", flush=True)
     for sock, fn in ((rb, on_rpcbind), (statd, on_statd)):
-        threading.Thread(target=serve, args=(sock, fn), daemon=True).start()
+        threading.Thread(target=serve_udp, args=(sock, fn, lambda: stop[0]),
+                         daemon=True).start()
     end = time.time() + SECS
     while time.time() < end:
         with lock:

@@ -1,6 +1,8 @@
 """tests/nfs/rpcwire.py - the ONC RPC plumbing the raw-wire NFS tests share: XDR
-encoding, a small decoder, one call over a TCP record-marked stream with AUTH_SYS, and
-the ok / not ok bookkeeping (a final "N passed, N failed" from summary())."""
+encoding, a small decoder, one call over a TCP record-marked stream with AUTH_SYS, a
+UDP service loop for the client-side services the gateway calls back (rpcbind, NLM,
+statd), and the ok / not ok bookkeeping (a final "N passed, N failed" from summary())."""
+import socket
 import struct
 
 passed = failed = 0
@@ -100,3 +102,22 @@ def nlm_stat(rest):
     d = Dec(rest)
     d.opaque()
     return d.u32(), rest[d.at:]
+
+
+def serve_udp(sock, fn, stopped):
+    """Answer the ONC RPC calls arriving on UDP socket sock until stopped() is true:
+    fn(prog, vers, proc, decoder at the arguments, sender) returns the results (bytes,
+    sent in an accepted SUCCESS reply) or None (no reply)."""
+    sock.settimeout(0.2)
+    while not stopped():
+        try:
+            data, peer = sock.recvfrom(65536)
+        except socket.timeout:
+            continue
+        d = Dec(data)
+        xid, mtype, _rv, prog, vers, proc = (d.u32() for _ in range(6))
+        d.skip_auth()
+        d.skip_auth()
+        res = fn(prog, vers, proc, d, peer)
+        if mtype == 0 and res is not None:
+            sock.sendto(u32(xid) + u32(1) + u32(0) + u32(0) + u32(0) + u32(0) + res, peer)
