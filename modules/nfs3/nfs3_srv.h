@@ -78,8 +78,9 @@ struct nfs3_srv {
     struct nlm_block *nlm_blocks;
     size_t nlm_nblocks;
     atomic_int nlm_posts;          /* calls posted to loop 0 not yet run */
-    struct nlm_msg *nlm_msgs;      /* _RES calls under way (loop 0 only) */
-    size_t nlm_nmsgs;
+    struct nlm_msg *nlm_msgs;      /* calls to clients under way (loop 0 only) */
+    size_t nlm_nmsgs;              /* of them _RES calls (bounded) */
+    uint64_t nlm_msgs_warned;      /* ms of the last "dropped" warning */
     atomic_bool nlm_stopping;
     cfs_timer *nlm_sweep;
 };

@@ -13,7 +13,8 @@
  * The results of the asynchronous _MSG calls go back the same way (nlm_msg_send): a
  * GETPORT at the client's rpcbind, then one call of the _RES procedure, not waited for
  * (the client sends its _MSG again when it hears nothing). At most NLM_MSGS_MAX are
- * under way; more are dropped with a log line.
+ * under way; more are dropped with a log line (at most one a second). SM_NOTIFY after a
+ * restart goes the same way to each client's statd, re-sent until answered.
  *
  * Threads: LOCK, CANCEL and FREE_ALL come in on any loop and change the waiter list under
  * s->nlm_mu; everything else (wake-ups, the callback's socket and timer, freeing) runs on
@@ -597,7 +598,8 @@ static void msg_end(struct nlm_msg *m, const char *why)
     for (struct nlm_msg **p = &s->nlm_msgs; *p; p = &(*p)->next) {
         if (*p == m) {
             *p = m->next;
-            s->nlm_nmsgs--;
+            if (!m->want_reply)
+                s->nlm_nmsgs--;
             break;
         }
     }
@@ -694,15 +696,23 @@ static void msg_start(void *arg)
     atomic_fetch_sub(&s->nlm_posts, 1);
     m->next = s->nlm_msgs;
     s->nlm_msgs = m;
-    s->nlm_nmsgs++;
+    if (!m->want_reply)
+        s->nlm_nmsgs++;
     if (atomic_load(&s->nlm_stopping) || l == NULL) {
         msg_end(m, "the module is stopping");
         return;
     }
-    if (s->nlm_nmsgs > NLM_MSGS_MAX) {
-        if (s->api->log)
-            s->api->log(CFS_LOG_WARN, NFS3_TAG, "NLM: %u calls to clients under way: %s dropped",
-                        NLM_MSGS_MAX, m->what);
+    /* _RES calls are bounded (a client can send _MSG calls at any rate); SM_NOTIFY at a
+     * start is bounded by the clients recorded */
+    if (!m->want_reply && s->nlm_nmsgs > NLM_MSGS_MAX) {
+        uint64_t now = s->api->now_ms();
+
+        if (s->api->log && now - s->nlm_msgs_warned >= 1000) {
+            s->nlm_msgs_warned = now;
+            s->api->log(CFS_LOG_WARN, NFS3_TAG,
+                        "NLM: %u _RES calls under way: %s and more dropped (the clients "
+                        "send their _MSG again)", NLM_MSGS_MAX, m->what);
+        }
         msg_end(m, NULL);
         return;
     }

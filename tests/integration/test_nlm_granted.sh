@@ -34,6 +34,9 @@ T_FAIL=$((T_FAIL + f))
 if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then bad "nlm_granted.py exited with $rc"; fi
 grep -q "NLM blocked lock of client-b: granted, the client acknowledged" "$T_TMP/gw.log" &&
   ok "the grant is logged" || bad "no log line for the grant"
+grep -q "NLM: 256 _RES calls under way: .* dropped" "$T_TMP/gw.log" &&
+  ok "_RES calls beyond the bound are dropped, logged" || bad "no log line for dropped _RES calls"
+check "that warning is rate-limited" test "$(grep -c '_RES calls under way' "$T_TMP/gw.log")" -le 3
 check "gateway still running" kill -0 "$GW_PID"
 
 # ---- a restart: the clients recorded as holding locks are told with SM_NOTIFY ----

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 
-from rpcwire import check, nlm_stat, opaque, rpc, serve_udp, summary, u32, u64
+from rpcwire import check, nlm_stat, opaque, read_reply, rpc, serve_udp, summary, u32, u64
 
 HOST, PORT, MPORT, EXPORT, FILE, RBPORT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \
     sys.argv[4], sys.argv[5], int(sys.argv[6])
@@ -40,6 +40,7 @@ class Callback:
         self.rb.bind(("127.0.0.1", RBPORT))
         self.answer = GRANTED      # what the NLM service answers to GRANTED
         self.registered = True     # whether rpcbind knows the NLM service
+        self.silent = False        # rpcbind answers nothing at all
         self.calls = []            # decoded GRANTED calls
         self.res = []              # decoded _RES calls (results of _MSG calls)
         self.getports = 0
@@ -51,6 +52,8 @@ class Callback:
 
     def on_rpcbind(self, prog, vers, proc, d, _peer):
         if prog != PMAP or vers != 2 or proc != 3:
+            return None
+        if self.silent:
             return None
         p, v, prot = d.u32(), d.u32(), d.u32()
         with self.lock:
@@ -253,6 +256,23 @@ def main():
     check(a == 0, "FREE_ALL for B")
     check(share(a_conn, A, 1, 2) == GRANTED, "A: SHARE deny write after B's FREE_ALL")
     check(share(a_conn, A, 1, 2, unshare=True) == GRANTED, "A: UNSHARE")
+
+    # 8. a flood of _MSG calls while the client's rpcbind is silent: every call still gets
+    # its reply; the _RES calls beyond the bound are dropped (logged: see the .sh)
+    cb.silent = True
+    n = 300
+    args = opaque(b"fl") + u32(0) + lobj(A, 11, 900, 1)
+    calls = b"".join(u32(0x80000000 | len(c)) + c for c in
+                     (u32(5000 + i) + u32(0) + u32(2) + u32(NLM) + u32(4) + u32(6) +
+                      u32(0) + u32(0) + u32(0) + u32(0) + args for i in range(n)))
+    a_conn.sendall(calls)
+    answered = 0
+    for _ in range(n):
+        _, a, rest = read_reply(a_conn)
+        answered += a == 0 and rest == b""
+    check(answered == n, "%d pipelined TEST_MSG calls with a silent rpcbind: %d answered" %
+          (n, answered))
+    cb.silent = False
 
     a, _ = rpc(a_conn, NLM, 4, 0)
     check(a == 0, "NLM NULL still answered")

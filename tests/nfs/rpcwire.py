@@ -68,12 +68,9 @@ def auth_sys(machine=b"nlm", uid=0, gid=0):
 _xid = [1]
 
 
-def rpc(s, prog, vers, proc, args=b"", cred=None):
-    """One call on TCP socket s: (accept_stat or 99 when denied, results)."""
-    _xid[0] += 1
-    msg = u32(_xid[0]) + u32(0) + u32(2) + u32(prog) + u32(vers) + u32(proc) + \
-        (cred or auth_sys()) + u32(0) + u32(0) + args
-    s.sendall(u32(0x80000000 | len(msg)) + msg)
+def read_reply(s):
+    """The next reply record on TCP socket s: (xid, accept_stat or 99 when denied,
+    results)."""
     rec = b""
     while True:
         h = b""
@@ -92,9 +89,19 @@ def rpc(s, prog, vers, proc, args=b"", cred=None):
         rec += b
         if n & 0x80000000:
             break
-    assert struct.unpack(">I", rec[:4])[0] == _xid[0]
     astat = struct.unpack(">I", rec[20:24])[0] if rec[8:12] == u32(0) else 99
-    return astat, rec[24:]
+    return struct.unpack(">I", rec[:4])[0], astat, rec[24:]
+
+
+def rpc(s, prog, vers, proc, args=b"", cred=None):
+    """One call on TCP socket s: (accept_stat or 99 when denied, results)."""
+    _xid[0] += 1
+    msg = u32(_xid[0]) + u32(0) + u32(2) + u32(prog) + u32(vers) + u32(proc) + \
+        (cred or auth_sys()) + u32(0) + u32(0) + args
+    s.sendall(u32(0x80000000 | len(msg)) + msg)
+    xid, astat, rest = read_reply(s)
+    assert xid == _xid[0]
+    return astat, rest
 
 
 def nlm_stat(rest):
