@@ -19,7 +19,7 @@ exports = ( { name = "export"; path = "$EXP"; root_squash = false; } );
 CONF
 cat >"$D/nfs3.conf" <<CONF
 nfs3 = { enabled = true; bind = "127.0.0.1:$NP"; mount_bind = "127.0.0.1:$MP"; rpcbind = false;
-         nlm_callback_rpcbind_port = $RB; };
+         udp = true; nlm_callback_rpcbind_port = $RB; };
 CONF
 start_gw start --config "$D" --module-path "$CFS_MODULE_DIR"
 if wait_port "$NP"; then ok "gateway serves NFS and NLM on $NP"; else bad "gateway start: $(tail -3 "$T_TMP/gw.log")"; fi

@@ -23,7 +23,8 @@ import sys
 import threading
 import time
 
-from rpcwire import check, nlm_stat, opaque, read_reply, rpc, serve_udp, summary, u32, u64
+from rpcwire import (auth_sys, check, nlm_stat, opaque, read_reply, rpc, serve_udp, summary,
+                     u32, u64)
 
 HOST, PORT, MPORT, EXPORT, FILE, RBPORT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \
     sys.argv[4], sys.argv[5], int(sys.argv[6])
@@ -232,6 +233,20 @@ def main():
     check(test(b_conn, B, 22, 250, 1)[0] == GRANTED, "B: TEST [250,251) free after UNLOCK_MSG")
     msg(b_conn, 8, opaque(b"m5") + u32(1) + u32(1) + lobj(B, 22, 250, 10), "B: CANCEL_MSG")
     res(b"m5", 13, GRANTED, "B: CANCEL_MSG with nothing waiting")
+    # over UDP, the transport _MSG calls usually travel on: the reply is an empty
+    # datagram, the _RES call goes to the sender's host
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.settimeout(5)
+    u.sendto(u32(7777) + u32(0) + u32(2) + u32(NLM) + u32(4) + u32(6) + auth_sys() + u32(0) +
+             u32(0) + opaque(b"u1") + u32(1) + lobj(B, 22, 250, 1), (HOST, PORT))
+    try:
+        d = u.recv(65536)
+        check(d[:4] == u32(7777) and d[20:24] == u32(0) and len(d) == 24,
+              "B: TEST_MSG over UDP: an empty reply (%d bytes)" % len(d))
+    except socket.timeout:
+        check(False, "B: TEST_MSG over UDP: an empty reply")
+    u.close()
+    res(b"u1", 11, GRANTED, "B: TEST_MSG over UDP")
 
     # 7. share reservations: fsh4_access R=1 W=2 RW=3, fsh4_mode (deny) DN=0 DR=1 DW=2
     def share(s, who, access, deny, unshare=False):
