@@ -189,15 +189,9 @@ static cfs_export *find_export(struct nfs3_srv *s, const char *dir)
     return NULL;
 }
 
-static const struct sockaddr *peer_of(struct nfs3_req *r)
-{
-    return r->peerlen ? (const struct sockaddr *)&r->peer
-                      : (const struct sockaddr *)&r->conn->peer;
-}
-
 static void peer_host(struct nfs3_req *r, char *out, size_t len)
 {
-    const struct sockaddr *sa = peer_of(r);
+    const struct sockaddr *sa = nfs3_req_peer(r, NULL);
 
     out[0] = '\0';
     if (sa->sa_family == AF_INET)
@@ -316,12 +310,12 @@ static bool mnt(struct nfs3_req *r)
         goto out;
     }
     info = info_of(s, e);
-    if (info && !nfs3_client_allowed(info, peer_of(r))) {
+    if (info && !nfs3_client_allowed(info, nfs3_req_peer(r, NULL))) {
         st = MNT3ERR_ACCES;
         goto out;
     }
     if (info && info->secure_ports) {
-        const struct sockaddr *sa = peer_of(r);
+        const struct sockaddr *sa = nfs3_req_peer(r, NULL);
         uint16_t port = sa->sa_family == AF_INET
                             ? ntohs(((const struct sockaddr_in *)sa)->sin_port)
                             : ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);

@@ -337,8 +337,7 @@ static uint32_t admit(struct nfs3_req *r, const struct cfs_fh *fh)
     struct nfs3_srv *s = r->conn->srv;
     struct nfs3_conn *c = r->conn;
     const struct cfs_export_info *info;
-    const struct sockaddr *peer = r->peerlen ? (const struct sockaddr *)&r->peer
-                                             : (const struct sockaddr *)&c->peer;
+    const struct sockaddr *peer = nfs3_req_peer(r, NULL);
 
     if (fh->len == 0)
         return CFS_NFS3ERR_BADHANDLE;

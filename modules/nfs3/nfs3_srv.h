@@ -144,6 +144,15 @@ void nfs3_on_accept(cfs_loop *loop, int fd, const struct sockaddr *peer, socklen
                     void *arg);
 void nfs3_on_udp(cfs_loop *loop, int fd, const struct sockaddr *peer, socklen_t peerlen,
                  void *arg);
+/* Where a request came from: the datagram's sender (UDP) or the connection's peer
+ * (TCP); its length in *len when len != NULL. */
+static inline const struct sockaddr *nfs3_req_peer(const struct nfs3_req *r, socklen_t *len)
+{
+    if (len)
+        *len = r->peerlen ? r->peerlen : r->conn->peerlen;
+    return r->peerlen ? (const struct sockaddr *)&r->peer
+                      : (const struct sockaddr *)&r->conn->peer;
+}
 /* A request's reply is complete (or dropped): send it (replies go out in completion
  * order), free the request. */
 void nfs3_req_finish(struct nfs3_req *r);

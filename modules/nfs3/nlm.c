@@ -270,12 +270,6 @@ void nlm_fini(struct nfs3_srv *s)
 
 /* ---- replies ---- */
 
-/* Where the call came from (UDP: the datagram's sender; TCP: the connection's peer). */
-static const struct sockaddr *nlm_peer(const struct nfs3_req *r)
-{
-    return r->peerlen ? (const struct sockaddr *)&r->peer
-                      : (const struct sockaddr *)&r->conn->peer;
-}
 
 /* The procedure to carry out: a _MSG call does what its synchronous twin does. */
 static int nlm_proc(const struct nfs3_req *r)
@@ -295,9 +289,10 @@ static void nlm_finish(struct nfs3_req *r)
     uint32_t proc = (uint32_t)(r->handler - NFS3_H_NLM_BASE);
 
     if (NLM4_IS_MSG(proc) && !r->drop && r->out.err == 0 && r->out.pos > r->nlm_res) {
-        socklen_t peerlen = r->peerlen ? r->peerlen : r->conn->peerlen;
+        socklen_t peerlen;
+        const struct sockaddr *peer = nfs3_req_peer(r, &peerlen);
 
-        nlm_msg_send(r->conn->srv, nlm_peer(r), peerlen, proc + NLM4_MSG_TO_RES,
+        nlm_msg_send(r->conn->srv, peer, peerlen, proc + NLM4_MSG_TO_RES,
                      r->out.buf + r->nlm_res, r->out.pos - r->nlm_res);
         r->out.pos = r->nlm_res;
     }
@@ -386,7 +381,7 @@ static void lock_step(struct nfs3_req *r)
         if (rc == 0) {
             enc_res(r, NLM4_GRANTED_OK);
             if (proc == NLM4_LOCK)
-                nlm_record_client(s, r->conn->loop, n->caller, nlm_peer(r));
+                nlm_record_client(s, r->conn->loop, n->caller, nfs3_req_peer(r, NULL));
         } else if (rc == 1) {
             enc_res(r, NLM4_BLOCKED); /* NLM4_GRANTED follows once it is ours */
         } else if (rc == -EAGAIN) {
@@ -415,7 +410,7 @@ static void lock_step(struct nfs3_req *r)
         rc = la->share_add(&key, &w->o, n->share_access, n->share_mode, &id);
         if (rc == 0) {
             enc_res(r, NLM4_GRANTED_OK);
-            nlm_record_client(s, r->conn->loop, n->caller, nlm_peer(r));
+            nlm_record_client(s, r->conn->loop, n->caller, nfs3_req_peer(r, NULL));
         } else {
             enc_res(r, rc == -EBUSY ? NLM4_DENIED : NLM4_DENIED_NOLOCKS);
         }
@@ -460,8 +455,7 @@ static void nlm_run(struct nfs3_req *r)
     const struct nlm4_args *n = &r->args.nlm;
     int proc = nlm_proc(r);
     const struct cfs_export_info *info = NULL;
-    const struct sockaddr *peer = r->peerlen ? (const struct sockaddr *)&r->peer
-                                             : (const struct sockaddr *)&r->conn->peer;
+    const struct sockaddr *peer = nfs3_req_peer(r, NULL);
 
     r->status = 0;
     r->nlm_res = r->out.pos;

@@ -410,9 +410,8 @@ int nlm_block_lock(struct nfs3_req *r, const struct cfs_lock_key *key,
     struct nfs3_srv *s = r->conn->srv;
     const struct cfs_lock_api *la = locks(s);
     const struct nlm4_args *n = &r->args.nlm;
-    const struct sockaddr *peer = r->peerlen ? (const struct sockaddr *)&r->peer
-                                             : (const struct sockaddr *)&r->conn->peer;
-    socklen_t peerlen = r->peerlen ? r->peerlen : r->conn->peerlen;
+    socklen_t peerlen;
+    const struct sockaddr *peer = nfs3_req_peer(r, &peerlen);
     struct nlm_block *b;
     int rc;
 
