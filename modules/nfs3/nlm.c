@@ -160,6 +160,11 @@ void nlm_record_client(struct nfs3_srv *s, cfs_loop *loop, const char *name,
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, addr,
                   sizeof(addr));
     snprintf(j->name, sizeof(j->name), "%s %s\n", name, addr);
+    /* the caller name is the client's to choose: a blank, newline or control byte in it
+     * must not make a line of its own (an address SM_NOTIFY would go to at the next start) */
+    for (char *p = j->name, *end = j->name + strlen(name); p < end; p++)
+        if ((unsigned char)*p <= ' ' || (unsigned char)*p == 0x7f)
+            *p = '?';
     if (s->api->work_submit(loop, record_work, record_done, j) != 0)
         free(j);
 }

@@ -41,7 +41,7 @@ check "gateway still running" kill -0 "$GW_PID"
 
 # ---- a restart: the clients recorded as holding locks are told with SM_NOTIFY ----
 stop_gw
-$PY "$CFS_SRC/tests/nfs/nsm_notify.py" "$RB" 20 2 >"$T_TMP/notify" 2>&1 &
+$PY "$CFS_SRC/tests/nfs/nsm_notify.py" "$RB" 20 3 >"$T_TMP/notify" 2>&1 &
 NPID=$!
 n=0
 while ! grep -q '^ready' "$T_TMP/notify" 2>/dev/null && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
@@ -49,9 +49,14 @@ start_gw start --config "$D" --module-path "$CFS_MODULE_DIR"
 if wait_port "$NP"; then ok "gateway restarted"; else bad "gateway restart"; fi
 wait "$NPID"
 sed 's/^/  /' "$T_TMP/notify"
-state=$(sed -n 's/.*NSM state \([0-9]*\): telling 2 client(s).*/\1/p' "$T_TMP/gw.log" | tail -1)
-check "the restart logs the new NSM state and 2 clients to tell" test -n "$state"
-check "both clients' statd got SM_NOTIFY" test "$(grep -c '^notify ' "$T_TMP/notify")" -eq 2
+state=$(sed -n 's/.*NSM state \([0-9]*\): telling 3 client(s).*/\1/p' "$T_TMP/gw.log" | tail -1)
+check "the restart logs the new NSM state and 3 clients to tell" test -n "$state"
+check "the 3 clients' statd got SM_NOTIFY" test "$(grep -c '^notify ' "$T_TMP/notify")" -eq 3
+if grep -q "SM_NOTIFY to .*(127.0.0.9)" "$T_TMP/gw.log"; then
+  bad "a caller name with a newline in it made an address to notify"
+else
+  ok "a caller name with a newline in it stays one record (notified at its own address)"
+fi
 check "SM_NOTIFY carries the new state ($state) and this host's name" \
   grep -q "^notify $(hostname) ${state:-x} 127.0.0.1" "$T_TMP/notify"
 grep -q "SM_NOTIFY to client-a (127.0.0.1): answered" "$T_TMP/gw.log" &&

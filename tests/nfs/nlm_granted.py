@@ -289,6 +289,12 @@ def main():
           (n, answered))
     cb.silent = False
 
+    # 9. a caller name with a newline, a blank and an address in it: the lock is granted;
+    # the record of lock holders keeps it on one line (see the .sh: no SM_NOTIFY to it)
+    M = b"mallory\nvictim 127.0.0.9"
+    check(lock(a_conn, M, 33, 950, 1) == GRANTED, "a LOCK whose caller name holds a newline")
+    check(unlock(a_conn, M, 33, 950, 1) == GRANTED, "its UNLOCK")
+
     a, _ = rpc(a_conn, NLM, 4, 0)
     check(a == 0, "NLM NULL still answered")
     cb.stop = True
